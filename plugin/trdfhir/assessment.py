@@ -1,0 +1,145 @@
+"""The pipeline: resources -> Assessment, and the Assessment's JSON summary (the contract).
+
+Pure: the as-of date, settings and mappings are inputs; nothing reads the clock or the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from . import adequacy, outcomes
+from .episodes import current_episode
+from .errors import InputError, StrictModeError
+from .findings import FindingInput, find_all
+from .ingest import read_record
+from .mappings import Mappings, load_mappings
+from .model import AssessedTrial, Episode, Finding, Record, StageResult, Suggestion
+from .patterns import loss_of_effect, rechallenge_failure
+from .settings import Settings
+from .staging import StagingContext, run_all, upper_bounds
+from .suggestions import SuggestionInput, suggest
+from .summary import summarise
+from .trials import build_trials
+
+
+@dataclass(frozen=True, kw_only=True)
+class Assessment:
+    patient: str
+    as_of: date
+    episode: Episode
+    trials: tuple[AssessedTrial, ...]
+    stages: dict[str, StageResult]
+    upper_bound: dict[str, float | int | bool | None]
+    findings: tuple[Finding, ...]
+    suggestions: tuple[Suggestion, ...]
+    record: Record
+    settings: Settings
+
+    def summary(self) -> dict[str, Any]:
+        """The JSON object of assessment-contract.md."""
+        return summarise(self)
+
+
+def parse_as_of(value: date | str) -> date:
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InputError(f"as-of date must be YYYY-MM-DD, got {value!r}") from None
+
+
+def resolve_settings(settings: Settings | Mapping[str, Any] | None, maps: Mappings) -> Settings:
+    if isinstance(settings, Settings):
+        return settings
+    return maps.settings.with_overrides(settings or {})
+
+
+def evaluate(
+    resources: Any,
+    *,
+    as_of: date | str,
+    settings: Settings | Mapping[str, Any] | None = None,
+    mappings: Mappings | None = None,
+    strict: bool = False,
+) -> Assessment:
+    """Evaluate one patient's resources (a Bundle, a list of resources, or one resource)."""
+    maps = mappings or load_mappings()
+    cfg = resolve_settings(settings, maps)
+    day = parse_as_of(as_of)
+    record = read_record(resources, maps, day)
+    if strict and record.warnings:
+        w = record.warnings[0]
+        raise StrictModeError(
+            f"{w.code}: {w.diagnostic} (and {len(record.warnings) - 1} more)"
+            if len(record.warnings) > 1
+            else f"{w.code}: {w.diagnostic}",
+            location=w.location,
+        )
+    episode = current_episode(record, maps, cfg, day)
+    trials = build_trials(record, episode, maps, cfg, day)
+    by_id = {t.id: t for t in trials}
+    assessed = []
+    for t in trials:
+        adq = adequacy.judge(t, by_id, cfg)
+        assessed.append(
+            AssessedTrial(
+                trial=t, adequacy=adq, outcome=outcomes.judge(t, adq, trials, record, maps, cfg)
+            )
+        )
+    current = tuple(t for t in assessed if t.trial.in_current_episode)
+    earlier = tuple(t for t in assessed if not t.trial.in_current_episode)
+    # Loss of effect can start before the episode's recorded onset: look at every trial still
+    # running in the episode.
+    episode_start = episode.start or date.min
+    running = [t for t in assessed if t.trial.end > episode_start]
+    ctx = StagingContext(
+        trials=current,
+        earlier_trials=earlier,
+        episode=episode,
+        record=record,
+        mappings=maps,
+        settings=cfg,
+        as_of=day,
+        loss_of_effect=tuple(t.trial.id for t in running if loss_of_effect(t, record, maps, cfg)),
+        rechallenge_failures=tuple(t.trial.id for t in current if rechallenge_failure(t, earlier)),
+    )
+    stages = run_all(ctx)
+    findings = find_all(
+        FindingInput(
+            record=record,
+            episode=episode,
+            trials=current,
+            earlier=earlier,
+            maps=maps,
+            settings=cfg,
+            as_of=day,
+        )
+    )
+    suggestions = suggest(
+        SuggestionInput(
+            findings=findings,
+            stages=stages,
+            trials=current,
+            counted_failures=ctx.counted_failures("antidepressant"),
+            record=record,
+            settings=cfg,
+            as_of=day,
+        ),
+        maps,
+    )
+    return Assessment(
+        patient=record.patient,
+        as_of=day,
+        episode=episode,
+        trials=tuple(assessed),
+        stages=stages,
+        upper_bound=upper_bounds(ctx),
+        findings=tuple(findings),
+        suggestions=tuple(suggestions),
+        record=record,
+        settings=cfg,
+    )

@@ -1,0 +1,94 @@
+"""The one exception tree of trd-fhir.
+
+    TrdFhirError                 anything the user can act on; shown as one line, never a traceback
+    ├── InputError               unusable FHIR input (bad JSON, wrong type, two patients, ...)
+    │   └── StrictModeError      input that only warnings would have let through, under --strict
+    ├── MappingError             a broken file in mappings/ (names file, row and field)
+    ├── SettingsError            an unknown or ill-typed setting
+    ├── AuthError                a token or JWT that failed validation
+    └── FhirServerError          a FHIR server that refused, failed or could not be reached
+
+Each error knows how it is reported at every edge: the CLI exit code, the HTTP status, and the
+OperationOutcome issue code (http://hl7.org/fhir/R4/valueset-issue-type.html).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+# CLI exit codes (retired codes are never reused).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_MAPPING = 3
+EXIT_STRICT = 4
+EXIT_SERVER = 5
+EXIT_AUTH = 6
+EXIT_SETTINGS = 7
+
+
+class TrdFhirError(Exception):
+    """Base of every error a user can act on."""
+
+    exit_code: ClassVar[int] = EXIT_INTERNAL
+    http_status: ClassVar[int] = 500
+    issue_code: ClassVar[str] = "exception"
+
+    def __init__(self, message: str, *, location: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.location = location
+
+    def one_line(self) -> str:
+        where = f" (at {self.location})" if self.location else ""
+        return f"{self.message}{where}"
+
+    def operation_outcome(self) -> dict[str, Any]:
+        issue: dict[str, Any] = {
+            "severity": "error",
+            "code": self.issue_code,
+            "diagnostics": self.message,
+        }
+        if self.location:
+            issue["expression"] = [self.location]
+        return {"resourceType": "OperationOutcome", "issue": [issue]}
+
+
+class InputError(TrdFhirError):
+    exit_code = EXIT_INPUT
+    http_status = 422
+    issue_code = "invalid"
+
+
+class StrictModeError(InputError):
+    exit_code = EXIT_STRICT
+
+
+class MappingError(TrdFhirError):
+    exit_code = EXIT_MAPPING
+    http_status = 500
+    issue_code = "exception"
+
+
+class SettingsError(TrdFhirError):
+    exit_code = EXIT_SETTINGS
+    http_status = 400
+    issue_code = "invalid"
+
+
+class AuthError(TrdFhirError):
+    exit_code = EXIT_AUTH
+    http_status = 401
+    issue_code = "security"
+
+
+class FhirServerError(TrdFhirError):
+    exit_code = EXIT_SERVER
+    http_status = 502
+    issue_code = "transient"
+
+    def __init__(
+        self, message: str, *, location: str | None = None, status: int | None = None
+    ) -> None:
+        super().__init__(message, location=location)
+        self.status = status

@@ -1,0 +1,39 @@
+"""Ingest: FHIR resources as plain dicts -> a Record of the domain model (no pydantic here)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ..fhir.values import ref_of
+from ..mappings import Mappings
+from ..model import Record
+from .bundle import build_resource_set
+from .clinical import read_conditions, read_procedures
+from .medications import read_medications
+from .observations import read_observations
+
+
+def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
+    """Read a Bundle, a list of resources or one resource for one patient."""
+    rs = build_resource_set(data)
+    meds = read_medications(rs, maps, as_of)
+    obs = read_observations(rs, maps, as_of)
+    sessions, proc_warnings = read_procedures(rs, maps, as_of)
+    return Record(
+        patient=rs.patient,
+        exposures=tuple(sorted(meds.exposures, key=lambda e: (e.start, e.ingredient, e.resource))),
+        sessions=tuple(sorted([*meds.sessions, *sessions], key=lambda s: (s.day, s.resource))),
+        scores=tuple(obs.scores),
+        labs=tuple(sorted(obs.labs, key=lambda lab: (lab.day, lab.resource))),
+        diagnoses=tuple(read_conditions(rs, maps, as_of)),
+        adherence=tuple(sorted(obs.adherence, key=lambda a: (a.day, a.resource))),
+        markers=tuple(sorted(obs.markers, key=lambda m: (m.day, m.kind, m.resource))),
+        item9=tuple(obs.item9),
+        unmapped=tuple(meds.unmapped),
+        warnings=tuple([*meds.warnings, *obs.warnings, *proc_warnings]),
+        inputs=tuple(sorted({ref_of(r) for r, _ in rs.resources if "id" in r})),
+    )
+
+
+__all__ = ["read_record"]

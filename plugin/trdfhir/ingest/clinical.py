@@ -1,0 +1,124 @@
+"""Conditions -> diagnoses; Procedures -> sessions (psychotherapy, ECT, rTMS, esketamine)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ..fhir.values import codings, obj, parse_date, ref_of
+from ..mappings import Mappings
+from ..model import DataWarning, Diagnosis, Session
+from .bundle import ResourceSet
+
+_INACTIVE = {"inactive", "remission", "resolved"}
+_NOT_TRUE = {"refuted", "entered-in-error"}
+_SHORT = {
+    "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
+    "http://hl7.org/fhir/sid/icd-10": "ICD-10",
+    "http://snomed.info/sct": "SNOMED",
+}
+
+
+def _status(resource: dict[str, Any], key: str) -> str | None:
+    codes = [c.get("code") for c in codings(resource.get(key))]
+    return str(codes[0]) if codes else None
+
+
+def read_conditions(rs: ResourceSet, maps: Mappings, as_of: date) -> list[Diagnosis]:
+    out: list[Diagnosis] = []
+    for r, _loc in rs.resources:
+        if r.get("resourceType") != "Condition" or _status(r, "verificationStatus") in _NOT_TRUE:
+            continue
+        onset_period = obj(r.get("onsetPeriod"))
+        onset, _ = parse_date(r.get("onsetDateTime") or onset_period.get("start"))
+        recorded, _ = parse_date(r.get("recordedDate"))
+        if (onset or recorded or date.min) > as_of:
+            continue
+        for coding in codings(r.get("code")):
+            system, code = coding.get("system"), coding.get("code")
+            rule = maps.classify_condition(system, code)
+            if rule is None:
+                continue
+            out.append(
+                Diagnosis(
+                    category=rule.category,
+                    code=f"{_SHORT.get(str(system), system)} {code}",
+                    onset=onset,
+                    recorded=recorded,
+                    active=_status(r, "clinicalStatus") not in _INACTIVE,
+                    severity=rule.severity,
+                    psychotic=rule.psychotic,
+                    resource=ref_of(r),
+                )
+            )
+            break
+    return out
+
+
+def read_procedures(
+    rs: ResourceSet, maps: Mappings, as_of: date
+) -> tuple[list[Session], list[DataWarning]]:
+    sessions: list[Session] = []
+    warnings: list[DataWarning] = []
+    for r, _loc in rs.resources:
+        if r.get("resourceType") != "Procedure" or r.get("status") not in ("completed", None):
+            continue
+        info = next(
+            (
+                maps.procedures[(str(c.get("system")), str(c.get("code")))]
+                for c in codings(r.get("code"))
+                if (str(c.get("system")), str(c.get("code"))) in maps.procedures
+            ),
+            None,
+        )
+        if info is None:
+            continue  # not a depression treatment
+        # A session may carry a CPT code and a modality code: prefer the most specific.
+        modality = next(
+            (
+                maps.procedures[k].modality
+                for c in codings(r.get("code"))
+                if (k := (str(c.get("system")), str(c.get("code")))) in maps.procedures
+                and maps.procedures[k].modality
+            ),
+            None,
+        )
+        laterality = next(
+            (
+                maps.procedures[k].laterality
+                for c in codings(r.get("code"))
+                if (k := (str(c.get("system")), str(c.get("code")))) in maps.procedures
+                and maps.procedures[k].laterality
+            ),
+            None,
+        )
+        period = obj(r.get("performedPeriod"))
+        day, _ = parse_date(r.get("performedDateTime") or period.get("start"))
+        if day is None:
+            warnings.append(
+                DataWarning(
+                    code="missing-date",
+                    diagnostic="procedure without a performed date; skipped",
+                    location=ref_of(r),
+                )
+            )
+            continue
+        if day > as_of:
+            warnings.append(
+                DataWarning(
+                    code="after-as-of",
+                    diagnostic=f"performed {day.isoformat()}, after the as-of date; ignored",
+                    location=ref_of(r),
+                )
+            )
+            continue
+        sessions.append(
+            Session(
+                kind=info.kind,  # type: ignore[arg-type]
+                day=day,
+                modality=modality,
+                laterality=laterality,  # type: ignore[arg-type]
+                resource=ref_of(r),
+            )
+        )
+    return sessions, warnings

@@ -1,0 +1,114 @@
+"""Settings: the thresholds and durations of the clinical spec.
+
+Defaults live in `mappings/settings.json` (each with its source and confidence); this class
+gives them types. Override with `Settings.with_overrides({...})`, `--set KEY=VALUE` or a
+JSON settings file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import SettingsError
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    trial_gap_days: int
+    antidepressant_adequate_days: int
+    intolerance_max_days: int
+    lithium_augmentation_min_days: int
+    augmentation_min_days: int
+    combination_min_days: int
+    psychotherapy_session_gap_days: int
+    procedure_course_gap_days: int
+    conway_psychotherapy_min_sessions: int
+    markowitz_psychotherapy_min_sessions: int
+    guidi_fava_psychotherapy_min_days: int
+    guidi_fava_medication_min_days: int
+    ect_min_sessions: int
+    rtms_min_sessions: int
+    esketamine_min_sessions: int
+    episode_gap_days: int
+    remission_hold_days: int
+    episode_start_grace_days: int
+    baseline_before_days: int
+    baseline_after_days: int
+    end_window_days: int
+    response_drop: float
+    partial_drop: float
+    worsening_rise: float
+    partial_counts_as_failure: bool
+    count_inferred_failures: bool
+    pdc_min: float
+    tsh_upper: float
+    vitamin_d_min: float
+    lab_lookback_days: int
+    functional_lookback_days: int
+    acute_months: int
+    chronic_months: int
+    implausible_dose_factor: float
+    mgh_combination_counts: bool
+    current_trial_recent_days: int
+
+    @classmethod
+    def from_rows(cls, rows: Mapping[str, Any]) -> Settings:
+        """Build from the `key -> value` rows of mappings/settings.json."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        missing = sorted(names - set(rows))
+        unknown = sorted(set(rows) - names)
+        if missing or unknown:
+            raise SettingsError(
+                f"mappings/settings.json does not match the Settings fields "
+                f"(missing: {', '.join(missing) or '-'}; unknown: {', '.join(unknown) or '-'})"
+            )
+        return cls(**{name: _coerce(name, rows[name]) for name in names})
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> Settings:
+        names = {f.name for f in dataclasses.fields(self)}
+        for key in overrides:
+            if key not in names:
+                raise SettingsError(
+                    f"unknown setting '{key}'; known settings: {', '.join(sorted(names))}"
+                )
+        return dataclasses.replace(
+            self, **{k: _coerce(k, v, like=getattr(self, k)) for k, v in overrides.items()}
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_TYPES: dict[str, type] = {
+    f.name: {"int": int, "float": float, "bool": bool}[str(f.type)]
+    for f in dataclasses.fields(Settings)
+}
+
+
+def _coerce(name: str, value: Any, like: Any = None) -> Any:
+    """Type-check a setting, accepting the strings a command line gives."""
+    kind = _TYPES[name]
+    if isinstance(value, str):
+        text = value.strip().lower()
+        try:
+            if kind is bool:
+                if text not in {"true", "false", "1", "0", "yes", "no"}:
+                    raise ValueError(text)
+                return text in {"true", "1", "yes"}
+            return kind(float(text)) if kind is int else kind(text)
+        except ValueError:
+            raise SettingsError(
+                f"setting '{name}' needs a {kind.__name__}, got '{value}'"
+            ) from None
+    if kind is bool and isinstance(value, bool):
+        return value
+    if kind in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
+        if kind is int and value != int(value):
+            raise SettingsError(f"setting '{name}' needs a whole number, got {value}")
+        if value < 0:
+            raise SettingsError(f"setting '{name}' cannot be negative, got {value}")
+        return kind(value)
+    raise SettingsError(f"setting '{name}' needs a {kind.__name__}, got {value!r}")

@@ -1,0 +1,61 @@
+"""European Staging Method (Souery D et al. Eur Neuropsychopharmacol 1999;9:83-91).
+
+As tabulated by Hägg 2020 (PLOS One, Panel 1; research §1.2): one failed adequate trial makes a
+non-responder; resistance to >= 2 adequate trials of different classes is TRD, TRD1 ... TRD5 by
+treatment duration (12-16 ... 36-52 weeks); chronic resistant depression (CRD) is resistance to
+several treatments including augmentation lasting >= 12 months.
+
+Rule (docs/rules.md), on counted antidepressant failures of the current episode: 0 `none`; 1, or
+>= 2 all of one class, `non-responder`; >= 2 in >= 2 classes TRD1...TRD5 by 2...6+ failures (the
+published week windows equal n x 6-8 weeks, so the count is used; `weeks` reports the summed length
+of the counted trials as a cross-check); `CRD` when TRD, a counted failed trial was augmented, and
+the span from the first counted failure's start to the last one's end is >= 365 days.
+Uncertainty: the non-responder trial length (6-8 weeks) was not seen verbatim.
+"""
+
+from __future__ import annotations
+
+from ..model import StageResult
+from .base import StagingContext, classes, describe, ids
+
+NAME = "esm"
+SOURCE = "Souery et al. 1999 (European Staging Method), as tabulated by Hägg et al. 2020"
+CRD_DAYS = 365  # "at least 12 months" is part of the definition
+MAX_LEVEL = 5
+
+
+def stage(ctx: StagingContext) -> StageResult:
+    failures = ctx.counted_failures("antidepressant")
+    n = len(failures)
+    weeks = round(sum(t.trial.days for t in failures) / 7, 1)
+    span = 0
+    if failures:
+        span = (max(t.trial.end for t in failures) - min(t.trial.start for t in failures)).days
+    augmented = [t for t in failures if t.trial.augmented_by]
+    if n == 0:
+        category = "none"
+        text = "None: no failed adequate antidepressant trial in the current episode"
+    elif n == 1 or len(classes(failures)) < 2:
+        category = "non-responder"
+        why = "one failed adequate trial" if n == 1 else f"{n} failed adequate trials of one class"
+        text = f"Non-responder: {why}: {describe(failures)}; TRD needs two different classes"
+    elif augmented and span >= CRD_DAYS:
+        category = "CRD"
+        text = (
+            f"CRD: {n} failed adequate trials ({describe(failures)}) over {span} days "
+            f"(>= {CRD_DAYS}), including augmentation of {describe(augmented)}"
+        )
+    else:
+        category = f"TRD{min(n - 1, MAX_LEVEL)}"
+        text = (
+            f"{category}: {n} failed adequate trials of different classes ({describe(failures)}), "
+            f"{weeks} weeks of treatment"
+        )
+    return StageResult(
+        model=NAME,
+        value={"category": category, "failed_trials": n, "weeks": weeks, "span_days": span},
+        headline=None,
+        explanation=text,
+        source=SOURCE,
+        counted=ids(failures),
+    )

@@ -1,0 +1,73 @@
+"""The response spectrum of the latest treatment (Guidi J, Fava GA 2024, Fig. 2): full response,
+response with residual symptoms, partial response, non-response, resistance (unchanged or worse, or
+behavioural toxicity), refractoriness.
+
+Rule (docs/rules.md), from the latest trial of the current episode (latest start; an augmentation
+trial attached to an antidepressant is judged through that antidepressant and is skipped):
+remission -> full-response; response -> residual-symptoms; partial -> partial-response; a failure
+(as counted by this evaluation, so an inferred one is ignored under `--measured-only`) with
+Guidi & Fava criteria A, C, D and E all met -> refractoriness; non-response with some improvement
+(change > 0) -> non-response; unchanged or worse (change <= 0, or outcome worsening) -> resistance;
+otherwise unknown. Interpretations: a non-response without a score change (documented or inferred)
+is reported as non-response, since "resistance" needs evidence that nothing improved; behavioural
+toxicity is not detectable from FHIR records and is not used.
+"""
+
+from __future__ import annotations
+
+from ..model import AssessedTrial, StageResult
+from . import guidi_fava
+from .base import StagingContext, describe
+
+NAME = "spectrum"
+SOURCE = "Guidi & Fava 2024, Fig. 2 (response spectrum)"
+DIRECT = {
+    "remission": "full-response",
+    "response": "residual-symptoms",
+    "partial": "partial-response",
+}
+
+
+def latest(ctx: StagingContext) -> AssessedTrial | None:
+    trials = [t for t in ctx.trials if not (t.trial.kind == "augmentation" and t.trial.attached_to)]
+    return max(trials, key=lambda t: (t.trial.start, t.trial.end, t.trial.id), default=None)
+
+
+def classify(ctx: StagingContext, t: AssessedTrial) -> tuple[str, str]:
+    outcome = t.outcome
+    if ctx.is_failure(t):
+        gf = guidi_fava.stage(ctx).value
+        if isinstance(gf, dict) and all(gf[k] == "met" for k in "ACDE"):
+            return "refractoriness", "Guidi & Fava criteria A, C, D and E met"
+    if outcome.status in DIRECT:
+        return DIRECT[outcome.status], outcome.status
+    if outcome.status in ("non-response", "worsening") and ctx.is_failure(t):
+        change = outcome.change
+        if outcome.status == "worsening" or (change is not None and change <= 0):
+            return "resistance", "unchanged or worse"
+        if change is not None:
+            return "non-response", f"{change:.0%} improvement, below partial response"
+        return "non-response", f"{outcome.evidence} non-response, no score change"
+    return "unknown", f"outcome {outcome.status} ({outcome.evidence})"
+
+
+def stage(ctx: StagingContext) -> StageResult:
+    last = latest(ctx)
+    if last is None:
+        return StageResult(
+            model=NAME,
+            value="unknown",
+            headline=None,
+            explanation="Unknown: no treatment trial in the current episode",
+            source=SOURCE,
+        )
+    label, why = classify(ctx, last)
+    text = f"{label.capitalize()}: latest trial {describe([last])}: {why}"
+    return StageResult(
+        model=NAME,
+        value=label,
+        headline=None,
+        explanation=text,
+        source=SOURCE,
+        counted=(last.trial.id,),
+    )

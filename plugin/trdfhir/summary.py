@@ -1,0 +1,122 @@
+"""Assessment -> the JSON summary of assessment-contract.md. Keys and codes are stable."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Any
+
+from .model import AssessedTrial, ScorePoint
+
+if TYPE_CHECKING:
+    from .assessment import Assessment
+
+
+CONTRACT_VERSION = "1"
+
+
+def summarise(a: Assessment) -> dict[str, Any]:
+    return {
+        "contract": CONTRACT_VERSION,
+        "patient": a.patient,
+        "as_of": a.as_of.isoformat(),
+        "episode": {
+            "start": a.episode.start.isoformat() if a.episode.start else None,
+            "months": a.episode.months,
+            "source": a.episode.source,
+        },
+        "trials": [trial_json(t) for t in a.trials],
+        "stages": {name: r.value for name, r in a.stages.items()},
+        "upper_bound": dict(a.upper_bound),
+        "findings": [
+            {
+                "code": f.code,
+                "severity": f.severity,
+                "evidence": list(f.evidence),
+                "source": f.source,
+                "detail": f.detail,
+            }
+            for f in a.findings
+        ],
+        "suggestions": [
+            {"code": s.code, "text": s.text, "reason": s.reason, "source": s.source}
+            for s in a.suggestions
+        ],
+        "explanations": {
+            name: {"text": r.explanation, "source": r.source, "trials": list(r.counted)}
+            for name, r in a.stages.items()
+        },
+        "warnings": [
+            {"code": w.code, "diagnostic": w.diagnostic, "location": w.location}
+            for w in a.record.warnings
+        ],
+    }
+
+
+def trial_json(t: AssessedTrial) -> dict[str, Any]:
+    tr, out = t.trial, t.outcome
+    days_at = tr.days_at_adequate_dose
+    return {
+        "id": tr.id,
+        "kind": tr.kind,
+        "agent": tr.agent,
+        "class": tr.drug_class,
+        "start": tr.start.isoformat(),
+        "end": last_day(tr.end).isoformat(),
+        "ongoing": tr.ongoing,
+        "episode": "current" if tr.in_current_episode else "earlier",
+        "max_daily_dose_mg": number(tr.max_daily_dose_mg),
+        "adequate_dose_mg": number(tr.adequate_dose_mg),
+        "weeks_at_adequate_dose": None if days_at is None else round(days_at / 7, 1),
+        "sessions": tr.sessions,
+        "modality": tr.modality,
+        "laterality": tr.laterality,
+        "augmented_by": list(tr.augmented_by),
+        "combined_with": list(tr.combined_with),
+        "dose_optimised": tr.dose_optimised,
+        "dose_steps": [
+            {
+                "start": s.start.isoformat(),
+                "end": last_day(s.end).isoformat(),
+                "daily_dose_mg": number(s.daily_dose_mg),
+            }
+            for s in tr.dose_steps
+        ],
+        "adequacy": t.adequacy.status,
+        "reasons": list(t.adequacy.reasons),
+        "outcome": out.status,
+        "evidence": out.evidence,
+        "outcome_basis": out.basis,
+        "baseline_score": score_json(out.baseline),
+        "end_score": score_json(out.end),
+        "adherence": {
+            "known": tr.adherence_known,
+            "pdc": tr.pdc,
+            "non_adherence": list(tr.non_adherence),
+        },
+        "matched_by": tr.matched_by,
+        "resources": sorted(
+            {
+                *tr.resources,
+                *(out.baseline.resources if out.baseline else ()),
+                *(out.end.resources if out.end else ()),
+            }
+        ),
+    }
+
+
+def last_day(end: date) -> date:
+    return end - timedelta(days=1)
+
+
+def score_json(point: ScorePoint | None) -> dict[str, Any] | None:
+    if point is None:
+        return None
+    return {"scale": point.scale, "value": number(point.value), "date": point.day.isoformat()}
+
+
+def number(value: float | None) -> float | int | None:
+    """JSON numbers: whole numbers as ints, others rounded to 2 places (stable bytes)."""
+    if value is None:
+        return None
+    rounded = round(float(value), 2)
+    return int(rounded) if rounded == int(rounded) else rounded
