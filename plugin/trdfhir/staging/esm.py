@@ -48,8 +48,8 @@ def stage(ctx: StagingContext) -> StageResult:
     else:
         category = f"TRD{min(n - 1, MAX_LEVEL)}"
         text = (
-            f"{category}: {n} failed adequate trials of different classes ({describe(failures)}), "
-            f"{weeks} weeks of treatment"
+            f"{category}: {n} failed adequate trials of different classes: "
+            f"{describe(failures)}; {weeks:g} weeks of treatment"
         )
     return StageResult(
         model=NAME,

@@ -59,10 +59,10 @@ def criterion_a(ctx: StagingContext) -> tuple[str, list[AssessedTrial], str]:
     def enough(trials: list[AssessedTrial]) -> bool:
         return len(trials) >= 2 and any(t.trial.kind == "psychotherapy" for t in trials)
 
-    therapy = sum(t.trial.kind == "psychotherapy" for t in sure)
-    summary = f"{len(sure)} adequate failures, {therapy} of them psychotherapy"
-    if sure:
-        summary += f": {describe(sure)}"
+    minimum = ctx.settings.guidi_fava_psychotherapy_min_days
+    summary = f"failed adequate trials: {describe(sure)}" if sure else "no failed adequate trial"
+    if not any(t.trial.kind == "psychotherapy" for t in sure):
+        summary += f"; none is evidence-based psychotherapy of >= {minimum} days"
     if enough(sure):
         return "met", sure, summary
     if enough(could):

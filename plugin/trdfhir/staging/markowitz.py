@@ -52,7 +52,7 @@ def stage(ctx: StagingContext) -> StageResult:
     if medication:
         parts[0] += f" ({describe(medication)})"
     if therapy:
-        parts.append(f"failed psychotherapy ({describe(therapy)})")
+        parts.append(f"failed {describe(therapy)}")
     else:
         parts.append(f"no failed evidence-based psychotherapy of >= {minimum} sessions")
     head = "Strict criteria met" if strict else "Met" if met else "Not met"

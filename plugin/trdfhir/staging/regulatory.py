@@ -32,20 +32,16 @@ def stage(ctx: StagingContext) -> StageResult:
     different = len(classes(failures)) >= MIN_FAILURES
     met = enough and not excluded_by
     n = len(failures)
-    trials = f"{n} failed adequate antidepressant trial{'s' if n != 1 else ''}"
+    trials = f"{n} failed adequate antidepressant trial{'s' if n != 1 else ''} in the episode"
     if failures:
         trials += f" ({describe(failures)})"
     if excluded_by:
-        text = (
-            f"Not met: bipolar disorder on record ({', '.join(excluded_by)}) excludes it; {trials}"
-        )
+        text = f"Not met: bipolar disorder on record ({', '.join(excluded_by)}); {trials}"
     elif met:
         older = "met" if different else "not met (all one class)"
-        text = (
-            f"Met: {trials} in the current episode; older EMA wording (different classes) {older}"
-        )
+        text = f"Met: {trials}; older EMA wording (different classes) {older}"
     else:
-        text = f"Not met: {trials} in the current episode; at least {MIN_FAILURES} needed"
+        text = f"Not met: {trials}; at least {MIN_FAILURES} needed"
     return StageResult(
         model=NAME,
         value={

@@ -1,0 +1,85 @@
+"""All ten models through the registry: contract keys, value shapes, upper bounds."""
+
+from __future__ import annotations
+
+from trdfhir.staging import MODELS, UPPER_BOUND_MODELS, run_all, upper_bounds
+
+from .builders import ad, aug, augmented, context, course, diagnosis, pt, value
+
+CONTRACT_KEYS = (
+    "regulatory", "thase_rush", "esm", "mgh", "maudsley", "dm_trd", "conway", "markowitz",
+    "guidi_fava", "spectrum",
+)  # fmt: skip
+
+
+def test_every_model_is_registered_under_its_contract_key() -> None:
+    """The registry holds exactly the contract's `stages` keys, in order, each with a source."""
+    assert tuple(MODELS) == CONTRACT_KEYS
+    for name, module in MODELS.items():
+        assert module.NAME == name
+        assert isinstance(module.SOURCE, str) and module.SOURCE
+
+
+def test_contract_shapes_for_a_stage_ii_patient() -> None:
+    """33 months, moderate MDD; sertraline 150 mg (raised from 50) failed; venlafaxine failed with
+    lithium attached; no psychotherapy -> the contract example: regulatory met, Thase-Rush II,
+    ESM TRD1, MGH 1.5 + 1.5 = 3.0, Maudsley 3 + 3 + 1 + 1 + 0 = 8 moderate, Conway 1, Markowitz
+    missing psychotherapy, spectrum non-response."""
+    trials = (
+        ad("t1", doses=(50, 150)),
+        augmented(ad("t2", "venlafaxine", "SNRI", at=60), "li"),
+        aug("li", "t2", at=70),
+    )
+    results = run_all(
+        context(*trials, months=33, diagnoses=(diagnosis("mdd", "F33.1", severity=3),))
+    )
+    assert tuple(results) == CONTRACT_KEYS
+    assert value(results["regulatory"])["met"] is True
+    assert value(results["thase_rush"]) == {"stage": 2, "roman": "II"}
+    assert value(results["esm"])["category"] == "TRD1"
+    assert value(results["mgh"])["score"] == 3.0
+    maudsley = value(results["maudsley"])
+    assert (maudsley["score"], maudsley["category"]) == (8, "moderate")
+    assert maudsley["dimensions"] == {
+        "duration": 3, "severity": 3, "failures": 1, "augmentation": 1, "ect": 0,
+    }  # fmt: skip
+    assert value(results["conway"])["stage"] == 1
+    assert value(results["markowitz"])["missing"] == ["adequate-psychotherapy-trial"]
+    assert set(value(results["guidi_fava"])) >= {"A", "B", "C", "D", "E"}
+    assert results["spectrum"].value == "non-response"
+    for name, result in results.items():
+        assert result.model == name
+        assert result.explanation
+
+
+def test_upper_bounds_count_indeterminate_trials() -> None:
+    """Sertraline failed (adequate); venlafaxine failed with its dose unrecorded (indeterminate); a
+    10-session psychotherapy coded by CPT only failed (modality unknown); 12 months, moderate.
+    Confirmed: regulatory no, Thase-Rush I, MGH 1, Maudsley 1 + 3 + 1 = 5, Conway 0. Upper bound:
+    regulatory yes, Thase-Rush II, MGH 2, Maudsley 5 (2 failures still level 1), Conway 2 (three
+    failures in three classes)."""
+    trials = (
+        ad("t1"),
+        ad("t2", "venlafaxine", "SNRI", at=60, days_at_dose=0, unknown_dose_days=56),
+        pt("p", 10, modality=None, at=120),
+    )
+    ctx = context(*trials, diagnoses=(diagnosis("mdd", "F33.1", severity=3),))
+    confirmed = {name: MODELS[name].stage(ctx).headline for name in UPPER_BOUND_MODELS}
+    assert confirmed == {
+        "regulatory": False,
+        "thase_rush": 1,
+        "mgh": 1.0,
+        "maudsley": 5,
+        "conway": 0,
+    }
+    assert upper_bounds(ctx) == {
+        "regulatory": True, "thase_rush": 2, "mgh": 2.0, "maudsley": 5, "conway": 2,
+    }  # fmt: skip
+
+
+def test_ect_course_is_used_even_if_not_failed() -> None:
+    """Registry run with a successful ECT course: Maudsley ECT used 1, MGH adds nothing."""
+    results = run_all(context(ad("t1"), course("ect", outcome="response", at=90),
+                              diagnoses=(diagnosis("mdd", "F33.1", severity=3),)))  # fmt: skip
+    assert value(results["maudsley"])["dimensions"]["ect"] == 1
+    assert value(results["mgh"])["score"] == 1.0
