@@ -53,6 +53,7 @@ class Settings:
     implausible_dose_factor: float
     mgh_combination_counts: bool
     current_trial_recent_days: int
+    esm_crd_days: int
 
     @classmethod
     def from_rows(cls, rows: Mapping[str, Any]) -> Settings:

@@ -20,7 +20,6 @@ from .base import StagingContext, classes, describe, ids
 
 NAME = "esm"
 SOURCE = "Souery et al. 1999 (European Staging Method), as tabulated by Hägg et al. 2020"
-CRD_DAYS = 365  # "at least 12 months" is part of the definition
 MAX_LEVEL = 5
 
 
@@ -39,11 +38,11 @@ def stage(ctx: StagingContext) -> StageResult:
         category = "non-responder"
         why = "one failed adequate trial" if n == 1 else f"{n} failed adequate trials of one class"
         text = f"Non-responder: {why}: {describe(failures)}; TRD needs two different classes"
-    elif augmented and span >= CRD_DAYS:
+    elif augmented and span >= ctx.settings.esm_crd_days:
         category = "CRD"
         text = (
             f"CRD: {n} failed adequate trials ({describe(failures)}) over {span} days "
-            f"(>= {CRD_DAYS}), including augmentation of {describe(augmented)}"
+            f"(>= {ctx.settings.esm_crd_days}), including augmentation of {describe(augmented)}"
         )
     else:
         category = f"TRD{min(n - 1, MAX_LEVEL)}"
