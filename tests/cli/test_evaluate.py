@@ -1,0 +1,134 @@
+"""`trd-fhir evaluate`: formats, exit codes, one-line errors on stderr, never a traceback."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.fhir_builders import bundle, condition, phq9, statement
+from trdfhir.cli import main
+
+AS_OF = "2026-11-01"
+
+
+@pytest.fixture
+def bundle_file(tmp_path):
+    path = tmp_path / "patient.json"
+    path.write_text(
+        json.dumps(
+            bundle(
+                condition("F33.1", "2026-01-01"),
+                statement("sertraline", 100, "2026-01-10", "2026-03-31"),
+                *phq9("2026-01-09", 19),
+                *phq9("2026-03-30", 17),
+            )
+        )
+    )
+    return path
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_text_report_has_trials_stages_findings_and_suggestions(capsys, bundle_file):
+    code, out, err = run(capsys, "evaluate", str(bundle_file), "--as-of", AS_OF)
+    assert code == 0 and err == ""
+    for heading in ("Treatment trials", "Staging", "Findings", "Suggestions"):
+        assert heading in out
+    assert "sertraline" in out and "Maudsley" in out
+
+
+def test_json_is_the_contract_object(capsys, bundle_file):
+    code, out, _ = run(capsys, "evaluate", str(bundle_file), "--as-of", AS_OF, "--format", "json")
+    summary = json.loads(out)
+    assert code == 0 and summary["contract"] == "1" and summary["as_of"] == AS_OF
+
+
+def test_json_output_is_deterministic(capsys, bundle_file):
+    args = ("evaluate", str(bundle_file), "--as-of", AS_OF, "--format", "json")
+    assert run(capsys, *args)[1] == run(capsys, *args)[1]
+
+
+def test_ndjson_gives_one_object_per_patient(capsys, tmp_path):
+    lines = [statement("sertraline", 50, "2026-01-01", subject=f"Patient/{p}") for p in ("a", "b")]
+    path = tmp_path / "many.ndjson"
+    path.write_text("\n".join(json.dumps(r) for r in lines) + "\n")
+    code, out, _ = run(
+        capsys, "evaluate", str(path), "--as-of", AS_OF, "--format", "json", "--compact"
+    )
+    assert code == 0
+    assert [json.loads(line)["patient"] for line in out.splitlines()] == ["Patient/a", "Patient/b"]
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "message"),
+    [
+        ('{"resourceType": "Bundle", ', 2, "not valid JSON"),
+        ('{"resourceType": "Bundle"}\n{"oops"\n', 2, "not valid NDJSON"),
+        ("", 2, "is empty"),
+        ('{"resourceType": "Spaceship"}', 2, "not a FHIR R4 resource type"),
+        (
+            json.dumps(bundle(statement("sertraline", 50, "2026-01-01", subject="Patient/other"))),
+            2,
+            "more than one patient",
+        ),
+    ],
+)
+def test_unusable_input_is_one_line_on_stderr(capsys, tmp_path, content, code, message):
+    path = tmp_path / "bad.json"
+    path.write_text(content)
+    got, out, err = run(capsys, "evaluate", str(path), "--as-of", AS_OF)
+    assert got == code and out == ""
+    assert err.count("\n") == 1 and message in err and err.startswith("trd-fhir: error:")
+
+
+def test_strict_mode_fails_on_data_warnings(capsys, tmp_path):
+    path = tmp_path / "warn.json"
+    path.write_text(json.dumps(bundle(statement("sertraline", 50000, "2026-01-01"))))
+    assert run(capsys, "evaluate", str(path), "--as-of", AS_OF)[0] == 0
+    code, _, err = run(capsys, "evaluate", str(path), "--as-of", AS_OF, "--strict")
+    assert code == 4 and "implausible-dose" in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (("--as-of", "yesterday"), 2, "as-of date must be YYYY-MM-DD"),
+        (("--as-of", AS_OF, "--set", "trial_gap_days=soon"), 7, "needs a int"),
+        (("--as-of", AS_OF, "--set", "nonsense"), 7, "KEY=VALUE"),
+        (("--as-of", AS_OF, "--mappings", "/nonexistent"), 3, "mapping file missing"),
+    ],
+)
+def test_bad_options(capsys, bundle_file, extra, code, message):
+    got, _, err = run(capsys, "evaluate", str(bundle_file), *extra)
+    assert got == code and message in err
+
+
+def test_missing_file(capsys):
+    code, _, err = run(capsys, "evaluate", "/no/such/file.json", "--as-of", AS_OF)
+    assert code == 2 and "cannot read" in err
+
+
+def test_console_script_never_prints_a_traceback(tmp_path):
+    path = tmp_path / "bad.json"
+    path.write_text("[1, 2, 3]")
+    proc = subprocess.run(
+        [sys.executable, "-m", "trdfhir.cli", "evaluate", str(path), "--as-of", AS_OF],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_stdin(monkeypatch, capsys, bundle_file):
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(bundle_file.read_text()))
+    code, out, _ = run(capsys, "evaluate", "-", "--as-of", AS_OF, "--format", "json")
+    assert code == 0 and json.loads(out)["patient"] == "Patient/p1"
