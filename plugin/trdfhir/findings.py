@@ -22,6 +22,7 @@ CODE_ORDER = (
     "no-psychotherapy-trial no-outcome-measure chronic-episode unmapped-code"
 ).split()
 _SEVERITY_RANK = {"urgent": 0, "warning": 1, "info": 2}
+_LAB_NAMES = {"tsh": "TSH", "vitamin-d": "25-OH vitamin D"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -181,7 +182,7 @@ def _lab_findings(ctx: FindingInput) -> dict[str, tuple[list[str], list[str]]]:
                 unit = "mIU/L" if test == "tsh" else "ng/mL"
                 out[code] = (
                     [latest.resource],
-                    [f"{test.upper()} {latest.value:g} {unit} on {latest.day.isoformat()}"],
+                    [f"{_LAB_NAMES[test]} {latest.value:g} {unit} on {latest.day.isoformat()}"],
                 )
     return out
 

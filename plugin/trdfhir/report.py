@@ -57,8 +57,10 @@ def _trial_table(a: Assessment) -> list[str]:
     rows = [header]
     for t in a.trials:
         j = trial_json(t)
-        if j["kind"] in ("antidepressant", "augmentation"):
+        if j["kind"] == "antidepressant":
             dose = f"{_n(j['max_daily_dose_mg'])} ({_n(j['adequate_dose_mg'])})"
+        elif j["kind"] == "augmentation":
+            dose = f"{_n(j['max_daily_dose_mg'])} (n/a)"
         else:
             dose = f"{j['sessions']} sessions"
         weeks = "-" if j["weeks_at_adequate_dose"] is None else f"{j['weeks_at_adequate_dose']:g}"
@@ -86,7 +88,10 @@ def _stage_table(a: Assessment) -> list[str]:
         shown = (
             "" if name not in a.upper_bound or upper == result.headline else f"up to {_fmt(upper)}"
         )
-        rows.append((_STAGE_LABELS.get(name, name), _fmt(result.value), shown))
+        value = result.value
+        if name == "thase_rush" and isinstance(value, dict) and "roman" in value:
+            value = {"stage": value["roman"]}
+        rows.append((_STAGE_LABELS.get(name, name), _fmt(value), shown))
     table = _columns(rows)
     lines = table[:2]
     for line, result in zip(table[2:], a.stages.values(), strict=True):

@@ -45,70 +45,119 @@ def current_trial(ctx: SuggestionInput) -> AssessedTrial | None:
     return latest if latest.trial.ongoing or latest.trial.end > recent else None
 
 
-def trd_model_met(ctx: SuggestionInput) -> bool:
-    return bool(
-        ctx.stage("regulatory").get("met")
-        or str(ctx.stage("esm").get("category", "")).startswith(("TRD", "CRD"))
-        or _int(ctx.stage("thase_rush").get("stage")) >= 2
-        or ctx.stage("maudsley").get("category") in ("moderate", "severe")
-        or _int(ctx.stage("conway").get("stage")) >= 1
-        or ctx.stage("markowitz").get("met")
-    )
+def trd_models_met(ctx: SuggestionInput) -> list[str]:
+    """The models whose TRD threshold is reached (docs/rules.md, shared decision)."""
+    checks = {
+        "regulatory": bool(ctx.stage("regulatory").get("met")),
+        "ESM": str(ctx.stage("esm").get("category", "")).startswith(("TRD", "CRD")),
+        "Thase-Rush >= II": _int(ctx.stage("thase_rush").get("stage")) >= 2,
+        "Maudsley moderate/severe": ctx.stage("maudsley").get("category") in ("moderate", "severe"),
+        "Conway >= 1": _int(ctx.stage("conway").get("stage")) >= 1,
+        "Markowitz": bool(ctx.stage("markowitz").get("met")),
+    }
+    return [name for name, met in checks.items() if met]
 
 
 def _int(value: object) -> int:
     return value if isinstance(value, int) else 0
 
 
-def _optimise(ctx: SuggestionInput) -> bool:
+# Each trigger returns why it holds for this patient (one line), or None when it does not.
+Trigger = Callable[[SuggestionInput], str | None]
+
+
+def _finding(code: str) -> Trigger:
+    def trigger(ctx: SuggestionInput) -> str | None:
+        found = next((f for f in ctx.findings if f.code == code), None)
+        return f"{code}: {found.detail}" if found else None
+
+    return trigger
+
+
+def _optimise(ctx: SuggestionInput) -> str | None:
     current = current_trial(ctx)
-    return current is not None and current.adequacy.status == "inadequate"
-
-
-def _adherence(ctx: SuggestionInput) -> bool:
-    return "non-adherence" in ctx.codes or any(
-        not t.trial.adherence_known for t in ctx.counted_failures
+    if current is None or current.adequacy.status != "inadequate":
+        return None
+    return f"the current trial ({current.trial.agent}) is inadequate: " + ", ".join(
+        current.adequacy.reasons
     )
 
 
-def _screen(ctx: SuggestionInput) -> bool:
+def _adherence(ctx: SuggestionInput) -> str | None:
+    if "non-adherence" in ctx.codes:
+        return _finding("non-adherence")(ctx)
+    unknown = [t.trial.agent for t in ctx.counted_failures if not t.trial.adherence_known]
+    return f"adherence unknown for failed trials: {', '.join(unknown)}" if unknown else None
+
+
+def _screen(ctx: SuggestionInput) -> str | None:
+    positive = sorted(ctx.codes & {"possible-bipolar", "possible-adhd", "possible-ptsd"})
+    if positive:
+        return "on record: " + ", ".join(positive)
     since = ctx.as_of - timedelta(days=ctx.settings.lab_lookback_days)
-    screened = any(m.kind == "mdq" and m.day >= since for m in ctx.record.markers)
-    return not screened or bool(ctx.codes & {"possible-bipolar", "possible-adhd", "possible-ptsd"})
+    if any(m.kind == "mdq" and m.day >= since for m in ctx.record.markers):
+        return None
+    return f"no MDQ since {since.isoformat()}"
 
 
-def _functional(ctx: SuggestionInput) -> bool:
+def _workup(ctx: SuggestionInput) -> str | None:
+    mimics = [f for f in ctx.findings if f.code in _MIMICS]
+    return "; ".join(f"{f.code}: {f.detail}" for f in mimics) or None
+
+
+_MIMICS = {
+    "hypothyroidism",
+    "tsh-not-checked",
+    "sleep-apnea",
+    "vitamin-d-deficiency",
+    "vitamin-d-not-checked",
+}
+
+
+def _augment(ctx: SuggestionInput) -> str | None:
+    failed = [t.trial.agent for t in ctx.counted_failures]
+    return f"failed adequate trials: {', '.join(failed)}" if failed else None
+
+
+def _neuromodulation(ctx: SuggestionInput) -> str | None:
+    if ctx.stage("regulatory").get("met"):
+        return "regulatory TRD criteria are met"
+    category = ctx.stage("maudsley").get("category")
+    return f"Maudsley stage is {category}" if category in ("moderate", "severe") else None
+
+
+def _functional(ctx: SuggestionInput) -> str | None:
     since = ctx.as_of - timedelta(days=ctx.settings.functional_lookback_days)
-    return not any(m.kind == "functional" and m.day >= since for m in ctx.record.markers)
+    if any(m.kind == "functional" and m.day >= since for m in ctx.record.markers):
+        return None
+    return f"no functional measure since {since.isoformat()}"
 
 
-TRIGGERS: dict[str, Callable[[SuggestionInput], bool]] = {
-    "safety-plan": lambda c: "safety-item9" in c.codes,
+def _clinimetric(ctx: SuggestionInput) -> str | None:
+    c = ctx.stage("guidi_fava").get("C")
+    return f"Guidi & Fava criterion C is {c}" if c != "met" else None
+
+
+def _shared(ctx: SuggestionInput) -> str | None:
+    met = trd_models_met(ctx)
+    return f"met: {', '.join(met)}" if met else None
+
+
+TRIGGERS: dict[str, Trigger] = {
+    "safety-plan": _finding("safety-item9"),
     "optimise-trial": _optimise,
     "assess-adherence": _adherence,
-    "psychotherapy-trial": lambda c: "no-psychotherapy-trial" in c.codes,
+    "psychotherapy-trial": _finding("no-psychotherapy-trial"),
     "screen-misdiagnosis": _screen,
-    "medical-workup": lambda c: bool(
-        c.codes
-        & {
-            "hypothyroidism",
-            "tsh-not-checked",
-            "sleep-apnea",
-            "vitamin-d-deficiency",
-            "vitamin-d-not-checked",
-        }
-    ),
-    "augment-or-switch": lambda c: bool(c.counted_failures),
-    "neuromodulation-referral": lambda c: (
-        bool(c.stage("regulatory").get("met"))
-        or c.stage("maudsley").get("category") in ("moderate", "severe")
-    ),
-    "sequential-psychotherapy": lambda c: "residual-symptoms" in c.codes,
-    "loss-of-effect-psychotherapy": lambda c: "loss-of-effect" in c.codes,
-    "measurement-based-care": lambda c: "no-outcome-measure" in c.codes,
+    "medical-workup": _workup,
+    "augment-or-switch": _augment,
+    "neuromodulation-referral": _neuromodulation,
+    "sequential-psychotherapy": _finding("residual-symptoms"),
+    "loss-of-effect-psychotherapy": _finding("loss-of-effect"),
+    "measurement-based-care": _finding("no-outcome-measure"),
     "functional-outcomes": _functional,
-    "clinimetric-assessment": lambda c: c.stage("guidi_fava").get("C") != "met",
-    "shared-decision": trd_model_met,
+    "clinimetric-assessment": _clinimetric,
+    "shared-decision": _shared,
 }
 
 
@@ -116,13 +165,10 @@ def suggest(ctx: SuggestionInput, maps: Mappings) -> list[Suggestion]:
     missing = set(TRIGGERS) ^ set(maps.suggestions)
     if missing:
         raise MappingError(f"suggestions.json and suggestions.py disagree on: {sorted(missing)}")
-    return [
-        Suggestion(
-            code=code,
-            text=maps.suggestions[code].text,
-            reason=maps.suggestions[code].reason or "",
-            source=maps.suggestions[code].source,
-        )
-        for code, trigger in TRIGGERS.items()
-        if trigger(ctx)
-    ]
+    out = []
+    for code, trigger in TRIGGERS.items():
+        why = trigger(ctx)
+        if why:
+            info = maps.suggestions[code]
+            out.append(Suggestion(code=code, text=info.text, reason=why, source=info.source))
+    return out
