@@ -11,7 +11,7 @@ def main() -> None:
     for entry in index():
         summary = trdfhir.evaluate(load(entry), as_of=entry["as_of"]).summary()
         golden_path(entry).write_text(dumps(summary))
-        print(f"wrote {golden_path(entry).name}")  # noqa: T201
+        print(f"wrote {golden_path(entry).name}")
 
 
 if __name__ == "__main__":
