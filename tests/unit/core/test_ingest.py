@@ -161,6 +161,7 @@ def test_dispenses_give_a_proportion_of_days_covered():
     [
         (statement("sertraline", 50, "2026-07-01"), "after-as-of"),
         (statement("sertraline", 5000, "2026-01-01", "2026-03-01"), "implausible-dose"),
+        (statement("sertraline", -50, "2026-01-01", "2026-03-01"), "implausible-dose"),
         (phq9("2026-01-01", 12, unit="mg")[0], "unexpected-unit"),
         (phq9("2026-01-01", 40)[0], "out-of-range"),
         (lab("3016-3", "2026-01-01", 3.0, "furlongs"), "unexpected-unit"),
@@ -235,3 +236,8 @@ def test_refuted_conditions_are_ignored():
     c = condition("F31.9", "2020-01-01")
     c["verificationStatus"] = {"coding": [{"code": "refuted"}]}
     assert record(c).diagnoses == ()
+
+
+def test_a_plain_list_of_resources_is_accepted():
+    rec = read_record([statement("sertraline", 50, "2026-01-01")], MAPS, AS_OF)
+    assert rec.patient == PATIENT and len(rec.exposures) == 1
