@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The profile validator of `trd-fhir validate`: @medplum/core run by node (profiles/README.md).
+VALIDATOR := tools/validator/node_modules/.installed
 
-.PHONY: help install test test-fast check demo bench clean
+.PHONY: help install validator profiles test test-fast check demo bench clean
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
@@ -20,10 +22,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+$(VALIDATOR): tools/validator/package.json tools/validator/package-lock.json
+	npm ci --prefix tools/validator --no-audit --no-fund --loglevel=error
+	@touch $(VALIDATOR)
+
+validator: $(VALIDATOR)
+
+# Recompile profiles/ (FHIR Shorthand -> JSON, committed) with SUSHI, offline; run by hand.
+profiles: $(STAMP)
+	npm ci --prefix tools/profiles --no-audit --no-fund --loglevel=error
+	PYTHON=$(BIN)/python bash tools/profiles/build.sh
+
+test: $(STAMP) $(VALIDATOR)
 	$(BIN)/python -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) $(VALIDATOR)
 	$(BIN)/python -m pytest -q tests/unit tests/spec tests/golden
 
 check: $(STAMP)
@@ -35,4 +48,4 @@ demo: $(STAMP)
 	$(BIN)/python examples/demo.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/validator/node_modules tools/profiles/node_modules

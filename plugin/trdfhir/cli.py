@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 from .assessment import evaluate
+from .emit.format import fhir_format
 from .errors import EXIT_INPUT, EXIT_INTERNAL, InputError, SettingsError, TrdFhirError
 from .ingest.grouping import group_by_patient
 from .mappings import load_mappings
 from .report import render_text
 
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
-EXTRA_COMMANDS: dict[str, str] = {}
+EXTRA_COMMANDS: dict[str, str] = {
+    "validate": ".commands.validate",
+}
 
 Formatter = Callable[[Any, argparse.Namespace], str]
 FORMATS: dict[str, Formatter] = {}
@@ -100,6 +103,7 @@ def _text(assessment: Any, args: argparse.Namespace) -> str:
 
 
 FORMATS.update({"text": _text, "json": _json})
+FORMATS["fhir"] = fhir_format  # the write-back transaction Bundle (emit/)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -144,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--settings", metavar="FILE", help="JSON object of setting overrides")
     ev.add_argument("--mappings", metavar="DIR", help="a mappings directory (default: built in)")
     ev.add_argument("--compact", action="store_true", help="json: one line per patient")
+    ev.add_argument("--now", metavar="DATETIME", help="fhir: write time (default: as-of 00:00Z)")
     ev.set_defaults(handler=cmd_evaluate)
     for name, module_name in EXTRA_COMMANDS.items():
         module = importlib.import_module(module_name, __package__)

@@ -1,0 +1,88 @@
+"""The suggestions as one draft CarePlan (profile trd-suggestion-careplan): intent `proposal`,
+one activity per suggestion, `supportingInfo` pointing at the stage Observations.
+
+One current draft per patient: its identifier is stable per patient and it is written with a
+conditional update on that identifier and `status=draft`, so a changed assessment replaces the
+draft in place, while a plan the clinician has already activated is never overwritten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+from ..model import Diagnosis, Episode, Suggestion
+from .codes import concept
+from .common import Json, WriteContext, Written
+from .ids import CAREPLAN_SYSTEM, PROFILE_CAREPLAN, SOURCE_EXTENSION, identifier, search
+
+# Suggestions that a clinician would carry out by ordering something: activity.detail.kind.
+SERVICE_REQUESTS = frozenset(
+    {
+        "psychotherapy-trial",
+        "screen-misdiagnosis",
+        "medical-workup",
+        "neuromodulation-referral",
+        "sequential-psychotherapy",
+        "loss-of-effect-psychotherapy",
+    }
+)
+
+
+def mdd_condition(diagnoses: Sequence[Diagnosis], episode: Episode) -> str | None:
+    """The MDD Condition the plan addresses: the one dating the episode, else the latest active
+    MDD Condition, else the latest MDD Condition."""
+    mdd = [d for d in diagnoses if d.category == "mdd" and d.resource.startswith("Condition/")]
+    if not mdd:
+        return None
+    if episode.source in {d.resource for d in mdd}:
+        return episode.source
+    ranked = sorted(mdd, key=lambda d: (d.active, d.onset or d.recorded or date.min, d.resource))
+    return ranked[-1].resource
+
+
+def activity(s: Suggestion) -> Json:
+    detail: Json = {
+        "extension": [{"url": SOURCE_EXTENSION, "valueString": s.source}],
+    }
+    if s.code in SERVICE_REQUESTS:
+        detail["kind"] = "ServiceRequest"
+    detail |= {
+        "code": concept(s.code),
+        "reasonCode": [{"text": s.reason}],
+        "status": "not-started",
+        "description": s.text,
+    }
+    return {"detail": detail}
+
+
+def careplan(
+    ctx: WriteContext,
+    suggestions: Sequence[Suggestion],
+    stage_refs: Sequence[Json],
+    condition: str | None,
+) -> Written:
+    resource: Json = {
+        "resourceType": "CarePlan",
+        "meta": {"profile": [PROFILE_CAREPLAN]},
+        "identifier": [identifier(CAREPLAN_SYSTEM, ctx.patient_id)],
+        "status": "draft",
+        "intent": "proposal",
+        "category": [concept("suggestion-plan")],
+        "title": "Treatment-resistant depression: considerations for the clinician",
+        "description": (
+            f"Suggestions of trd-fhir {ctx.version} from the assessment as of "
+            f"{ctx.as_of.isoformat()}: considerations to review, not orders."
+        ),
+        "subject": {"reference": ctx.patient},
+        "created": ctx.now,
+        "author": ctx.device,
+    }
+    if condition:
+        resource["addresses"] = [{"reference": condition}]
+    if stage_refs:
+        resource["supportingInfo"] = list(stage_refs)
+    if suggestions:
+        resource["activity"] = [activity(s) for s in suggestions]
+    update = f"{search(CAREPLAN_SYSTEM, ctx.patient_id)}&status=draft"
+    return Written(resource=resource, system=CAREPLAN_SYSTEM, value=ctx.patient_id, update=update)

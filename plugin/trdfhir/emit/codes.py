@@ -1,0 +1,220 @@
+"""The concepts of the project's CodeSystem (http://trd-fhir.org/fhir/CodeSystem/trd).
+
+This table is the one source: emit takes codes and displays from it, and
+tools/profiles/gen_terminology.py writes the CodeSystem and ValueSets of profiles/ from it.
+Finding and suggestion codes are the contract's codes unchanged; values of other enumerations
+carry a prefix (`esm-TRD1`, `outcome-remission`) because their bare words collide.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .ids import CODE_SYSTEM
+
+# group code -> (display, definition)
+GROUPS: dict[str, tuple[str, str]] = {
+    "model": ("Staging model", "A published staging model or definition of TRD"),
+    "dimension": ("Model dimension", "A dimension, item or criterion of a staging model"),
+    "category": ("Model category", "A category or stage label of a staging model"),
+    "trial": (
+        "Treatment trial",
+        "Trial summary concepts: kind, class, adequacy, outcome, evidence",
+    ),
+    "finding": ("Finding", "A finding of the assessment (assessment contract findings[].code)"),
+    "severity": ("Finding severity", "How urgently a finding needs attention"),
+    "suggestion": ("Suggestion", "A consideration for the clinician (suggestions[].code)"),
+    "plan": ("Care plan category", "Categories of the CarePlans the plugin writes"),
+}
+
+_MODELS = {
+    "regulatory": "Regulatory TRD definition (FDA/EMA) met",
+    "thase-rush": "Thase & Rush stage",
+    "esm": "European Staging Method category",
+    "mgh": "Massachusetts General Hospital staging score",
+    "maudsley": "Maudsley Staging Method score",
+    "dm-trd": "Dutch Measure for Treatment Resistance in Depression score",
+    "conway": "Conway, George & Sackeim stage",
+    "markowitz": "Markowitz psychotherapy-inclusive TRD definition met",
+    "guidi-fava": "Guidi & Fava criteria for refractoriness",
+    "spectrum": "Guidi & Fava response spectrum of the latest treatment",
+}
+DM_TRD_ITEMS = (
+    "duration",
+    "severity",
+    "failed_treatments",
+    "functional_impairment",
+    "comorbid_anxiety",
+    "personality_disorder",
+    "psychosocial_stressors",
+    "extended_augmentation",
+    "failed_psychotherapy",
+    "intensified_treatment",
+)
+_DIMENSIONS = {
+    "upper-bound": "Upper bound: indeterminate trials counted as adequate",
+    "failed-adequate-trials": "Failed adequate trials counted by the model",
+    "different-classes": "Failed trials of different antidepressant classes",
+    "ema-older-met": "Older EMA wording (different classes) met",
+    "excluded-by": "Excluded by a diagnosis on record",
+    "treatment-weeks": "Weeks of treatment in the failed trials",
+    "failure-span-days": "Days from the first to the end of the last failed trial",
+    "failed-classes": "Classes of the failed trials",
+    "strict-met": "Strict wording (psychotherapy combined with a failed antidepressant) met",
+    "missing-criterion": "Criterion not yet fulfilled",
+    "comorbidities": "Comorbidities on record",
+    "provisional": "Score provisional (item weights unverified)",
+    "maudsley-duration": "Maudsley: episode duration (1-3)",
+    "maudsley-severity": "Maudsley: symptom severity (1-5)",
+    "maudsley-failures": "Maudsley: failed antidepressants (1-5)",
+    "maudsley-augmentation": "Maudsley: augmentation used (0-1)",
+    "maudsley-ect": "Maudsley: ECT used (0-1)",
+    "guidi-fava-A": "Guidi & Fava A: two adequate failed trials, one of psychotherapy",
+    "guidi-fava-B": "Guidi & Fava B: treatments fitted to the patient's complexity",
+    "guidi-fava-C": "Guidi & Fava C: clinimetric assessment documented",
+    "guidi-fava-D": "Guidi & Fava D: no loss of effect or rechallenge failure",
+    "guidi-fava-E": "Guidi & Fava E: shared decision documented",
+    **{
+        f"dm-trd-{k.replace('_', '-')}": f"DM-TRD item: {k.replace('_', ' ')}" for k in DM_TRD_ITEMS
+    },
+}
+_CATEGORIES = {
+    "criterion-met": "Met",
+    "criterion-not-met": "Not met",
+    "criterion-not-assessable": "Not assessable from the record",
+    "esm-none": "ESM: no failed adequate trial",
+    "esm-non-responder": "ESM: non-responder",
+    **{f"esm-TRD{n}": f"ESM: TRD{n}" for n in range(1, 6)},
+    "esm-CRD": "ESM: chronic resistant depression",
+    "maudsley-mild": "Maudsley: mild (3-6)",
+    "maudsley-moderate": "Maudsley: moderate (7-10)",
+    "maudsley-severe": "Maudsley: severe (11-15)",
+    "maudsley-not-applicable": "Maudsley: not applicable (no failed adequate antidepressant)",
+    "markowitz-adequate-antidepressant-trials": "Two failed adequate antidepressant trials",
+    "markowitz-adequate-psychotherapy-trial": "A failed adequate evidence-based psychotherapy",
+    "markowitz-combined-trial": "Psychotherapy combined with a failed antidepressant",
+    **{
+        f"spectrum-{k}": f"Spectrum: {k.replace('-', ' ')}"
+        for k in (
+            "full-response",
+            "residual-symptoms",
+            "partial-response",
+            "non-response",
+            "resistance",
+            "refractoriness",
+            "unknown",
+        )
+    },
+}
+_TRIAL = {
+    "trial-summary": "Treatment trial summary",
+    "trial-kind": "Kind of treatment trial",
+    "trial-agent": "Drug or treatment of the trial",
+    "drug-class": "Antidepressant class",
+    "weeks-at-adequate-dose": "Weeks at an adequate dose",
+    "max-daily-dose": "Maximum daily dose",
+    "adequate-daily-dose": "Minimum adequate daily dose",
+    "sessions": "Sessions attended",
+    "dose-optimised": "Dose raised above the minimum adequate dose",
+    "current-episode": "Trial in the current episode",
+    "adequacy": "Adequacy of the trial",
+    "outcome": "Outcome of the trial",
+    "evidence": "Evidence for the outcome",
+    **{
+        f"kind-{k}": f"Trial kind: {k}"
+        for k in ("antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine")
+    },
+    **{f"class-{k}": f"Class: {k}" for k in ("SSRI", "SNRI", "TCA", "MAOI", "other")},
+    **{f"adequacy-{k}": k.capitalize() for k in ("adequate", "inadequate", "indeterminate")},
+    **{
+        f"outcome-{k}": k.capitalize().replace("-", " ")
+        for k in (
+            "remission",
+            "response",
+            "partial",
+            "non-response",
+            "worsening",
+            "intolerance",
+            "ongoing",
+            "unknown",
+        )
+    },
+    **{f"evidence-{k}": f"Evidence: {k}" for k in ("measured", "documented", "inferred", "none")},
+}
+_FINDINGS = {
+    "safety-item9": "Positive PHQ-9 item 9 (thoughts of self-harm)",
+    "inadequate-dose": "Trial below the minimum adequate dose",
+    "inadequate-duration": "Trial too short at an adequate dose",
+    "unknown-dose": "Dose or duration of a trial not recorded",
+    "non-adherence": "Non-adherence documented",
+    "intolerance": "Drug stopped for adverse effects",
+    "possible-bipolar": "Possible bipolar disorder",
+    "possible-adhd": "Possible ADHD",
+    "possible-ptsd": "Possible PTSD",
+    "hypothyroidism": "Hypothyroidism",
+    "tsh-not-checked": "TSH not checked recently",
+    "sleep-apnea": "Sleep apnoea",
+    "vitamin-d-deficiency": "Vitamin D deficiency",
+    "vitamin-d-not-checked": "Vitamin D not checked recently",
+    "comorbid-anxiety": "Comorbid anxiety disorder",
+    "substance-use": "Substance use disorder",
+    "borderline-personality": "Borderline personality disorder",
+    "metabolic-inducer": "Co-medication that induces antidepressant metabolism",
+    "loss-of-effect": "Loss of effect during continued treatment",
+    "rechallenge-failure": "Failure on rechallenge",
+    "residual-symptoms": "Residual symptoms after response",
+    "no-psychotherapy-trial": "No adequate psychotherapy trial on record",
+    "no-outcome-measure": "No outcome measure for a trial",
+    "chronic-episode": "Chronic episode (over two years)",
+    "unmapped-code": "Unmapped code in the record",
+}
+_SEVERITIES = {f"severity-{k}": k.capitalize() for k in ("urgent", "warning", "info")}
+_SUGGESTIONS = {
+    "safety-plan": "Safety assessment and plan",
+    "optimise-trial": "Optimise the current trial",
+    "assess-adherence": "Assess adherence",
+    "psychotherapy-trial": "Evidence-based psychotherapy trial",
+    "screen-misdiagnosis": "Screen for bipolarity, ADHD and PTSD",
+    "medical-workup": "Medical work-up",
+    "augment-or-switch": "Discuss augmentation or a switch",
+    "neuromodulation-referral": "Referral for ECT, rTMS or esketamine",
+    "sequential-psychotherapy": "Sequential psychotherapy after response",
+    "loss-of-effect-psychotherapy": "Psychotherapy for loss of effect",
+    "measurement-based-care": "Measurement-based care",
+    "functional-outcomes": "Track functioning",
+    "clinimetric-assessment": "Clinimetric assessment",
+    "shared-decision": "Shared decision",
+}
+
+# code -> (display, group)
+CONCEPTS: dict[str, tuple[str, str]] = {
+    **{c: (d, "model") for c, d in _MODELS.items()},
+    **{c: (d, "dimension") for c, d in _DIMENSIONS.items()},
+    **{c: (d, "category") for c, d in _CATEGORIES.items()},
+    **{c: (d, "trial") for c, d in _TRIAL.items()},
+    **{c: (d, "finding") for c, d in _FINDINGS.items()},
+    **{c: (d, "severity") for c, d in _SEVERITIES.items()},
+    **{c: (d, "suggestion") for c, d in _SUGGESTIONS.items()},
+    "suggestion-plan": ("TRD decision-support suggestions", "plan"),
+}
+
+
+def coding(code: str) -> dict[str, str]:
+    """A Coding of the project's CodeSystem. A code missing from the table (a finding or
+    suggestion code added to mappings/ but not here) gets no display; validation reports it."""
+    known = CONCEPTS.get(code)
+    if known is None:
+        return {"system": CODE_SYSTEM, "code": code}
+    return {"system": CODE_SYSTEM, "code": code, "display": known[0]}
+
+
+def concept(code: str, text: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"coding": [coding(code)]}
+    if text:
+        out["text"] = text
+    return out
+
+
+def model_code(name: str) -> str:
+    """Contract model name -> code: `thase_rush` -> `thase-rush`."""
+    return name.replace("_", "-")

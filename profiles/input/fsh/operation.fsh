@@ -1,0 +1,101 @@
+Instance: trd-evaluate
+InstanceOf: OperationDefinition
+Title: "Evaluate a patient's record for treatment-resistant depression"
+Usage: #definition
+* url = "http://trd-fhir.org/fhir/OperationDefinition/trd-evaluate"
+* version = "0.1.0"
+* name = "TrdEvaluate"
+* title = "Evaluate a patient's record for treatment-resistant depression"
+* status = #draft
+* kind = #operation
+* experimental = false
+* description = "Builds treatment trials from one patient's FHIR R4 record, judges their adequacy and outcome, stages treatment-resistant depression under every published model, and returns the assessment summary (the JSON contract of trd-fhir), the write-back transaction Bundle (Observations, draft CarePlan, Flag, Provenance) and any data issues. The operation does not write anything: the caller posts the returned Bundle if it wants the results in the record."
+* affectsState = false
+* code = #trd-evaluate
+* system = true
+* type = false
+* instance = false
+* parameter[0].name = #bundle
+* parameter[0].use = #in
+* parameter[0].min = 1
+* parameter[0].max = "1"
+* parameter[0].documentation = "The patient's resources (one patient): a Bundle of MedicationStatement/MedicationRequest/MedicationDispense, Procedure, Observation, QuestionnaireResponse, Condition and the Patient."
+* parameter[0].type = #Bundle
+* parameter[1].name = #asOf
+* parameter[1].use = #in
+* parameter[1].min = 0
+* parameter[1].max = "1"
+* parameter[1].documentation = "The evaluation date (default: today on the server). Nothing dated after it is used."
+* parameter[1].type = #date
+* parameter[2].name = #summary
+* parameter[2].use = #out
+* parameter[2].min = 1
+* parameter[2].max = "1"
+* parameter[2].documentation = "The assessment summary: the JSON object of the trd-fhir assessment contract, as a string."
+* parameter[2].type = #string
+* parameter[3].name = #bundle
+* parameter[3].use = #out
+* parameter[3].min = 0
+* parameter[3].max = "1"
+* parameter[3].documentation = "The write-back transaction Bundle (profiles trd-stage-observation, trd-trial-observation, trd-finding-observation, trd-suggestion-careplan, plus Flag, Device and Provenance), with conditional creates so that posting it twice creates nothing new."
+* parameter[3].type = #Bundle
+* parameter[4].name = #issues
+* parameter[4].use = #out
+* parameter[4].min = 0
+* parameter[4].max = "1"
+* parameter[4].documentation = "Data problems found in the input (resources skipped, implausible doses, unmapped codes), with their locations."
+* parameter[4].type = #OperationOutcome
+
+Instance: trd-fhir
+InstanceOf: CapabilityStatement
+Title: "trd-fhir: service and write-back client"
+Usage: #definition
+* url = "http://trd-fhir.org/fhir/CapabilityStatement/trd-fhir"
+* version = "0.1.0"
+* name = "TrdFhir"
+* title = "trd-fhir: service and write-back client"
+* status = #draft
+* experimental = false
+* date = "2026-11-21"
+* publisher = "trd-fhir project"
+* description = "As a server, trd-fhir offers the $trd-evaluate operation. As a client, it reads a patient's record and writes the assessment back in one transaction: conditional creates of Observations (stage, trial, finding profiles), Flags, Provenance and its Device, and a conditional update of the draft CarePlan."
+* kind = #capability
+* software.name = "trd-fhir"
+* software.version = "0.1.0"
+* fhirVersion = #4.0.1
+* format[0] = #json
+* rest[0].mode = #server
+* rest[0].documentation = "The trd-fhir service."
+* rest[0].operation[0].name = "trd-evaluate"
+* rest[0].operation[0].definition = "http://trd-fhir.org/fhir/OperationDefinition/trd-evaluate"
+* rest[1].mode = #client
+* rest[1].documentation = "The write-back client: one transaction per evaluation, serialised per patient."
+* rest[1].interaction[0].code = #transaction
+* rest[1].resource[0].type = #Observation
+* rest[1].resource[0].supportedProfile[0] = "http://trd-fhir.org/fhir/StructureDefinition/trd-stage-observation"
+* rest[1].resource[0].supportedProfile[1] = "http://trd-fhir.org/fhir/StructureDefinition/trd-trial-observation"
+* rest[1].resource[0].supportedProfile[2] = "http://trd-fhir.org/fhir/StructureDefinition/trd-finding-observation"
+* rest[1].resource[0].interaction[0].code = #create
+* rest[1].resource[0].interaction[1].code = #search-type
+* rest[1].resource[0].conditionalCreate = true
+* rest[1].resource[0].searchParam[0].name = "identifier"
+* rest[1].resource[0].searchParam[0].type = #token
+* rest[1].resource[1].type = #CarePlan
+* rest[1].resource[1].supportedProfile = "http://trd-fhir.org/fhir/StructureDefinition/trd-suggestion-careplan"
+* rest[1].resource[1].interaction[0].code = #update
+* rest[1].resource[1].conditionalUpdate = true
+* rest[1].resource[1].searchParam[0].name = "identifier"
+* rest[1].resource[1].searchParam[0].type = #token
+* rest[1].resource[1].searchParam[1].name = "status"
+* rest[1].resource[1].searchParam[1].type = #token
+* rest[1].resource[2].type = #Flag
+* rest[1].resource[2].interaction[0].code = #create
+* rest[1].resource[2].conditionalCreate = true
+* rest[1].resource[3].type = #Provenance
+* rest[1].resource[3].interaction[0].code = #create
+* rest[1].resource[3].conditionalCreate = true
+* rest[1].resource[3].searchParam[0].name = "_tag"
+* rest[1].resource[3].searchParam[0].type = #token
+* rest[1].resource[4].type = #Device
+* rest[1].resource[4].interaction[0].code = #create
+* rest[1].resource[4].conditionalCreate = true
