@@ -11,6 +11,7 @@
 Re-running writes nothing new. The server keeps running (stop it with `trd-fhir sandbox --stop`).
 """
 
+# ruff: noqa: T201  (a script: it prints)
 from __future__ import annotations
 
 import sys
@@ -141,12 +142,12 @@ def main() -> int:
     as_of = examples[0].as_of.isoformat() if examples else "2026-09-01"
     print(
         f"""
-Look at what was written (here for {first}; any patient id works):
-  stage Observations  curl -s '{base}/Observation?patient={first}&_profile={STAGE_PROFILE}&_pretty=true'
-  draft CarePlan      curl -s '{base}/CarePlan?patient={first}&status=draft&_pretty=true'
-  its Provenance      curl -s '{base}/Provenance?target={careplan}&_pretty=true'
+Look at what was written (here for {first}; any patient id works; add &_pretty=true to indent):
+  stage Observations  curl -s '{base}/Observation?patient={first}&_profile={STAGE_PROFILE}'
+  draft CarePlan      curl -s '{base}/CarePlan?patient={first}&status=draft'
+  its Provenance      curl -s '{base}/Provenance?target={careplan}'
   one report          .venv/bin/trd-fhir sync --fhir-base {base} --patient {first} --as-of {as_of}
-  web console         {base.removesuffix('/fhir')}/ui
+  web console         {base.removesuffix("/fhir")}/ui
 The server keeps running; stop it with: .venv/bin/trd-fhir sandbox --stop"""
     )
     return 1 if failed else 0

@@ -25,6 +25,8 @@ from .report import render_text
 
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
 EXTRA_COMMANDS: dict[str, str] = {
+    "sandbox": ".commands.sandbox",
+    "sync": ".commands.sync",
     "validate": ".commands.validate",
 }
 

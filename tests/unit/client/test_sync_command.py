@@ -1,0 +1,102 @@
+"""Pieces of `trd-fhir sync` that need no server: options, progress, credentials."""
+
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import pytest
+import requests
+
+from trdfhir.auth import BackendServicesAuth, BearerToken, generate_signing_key, private_key_pem
+from trdfhir.cli import build_parser, main
+from trdfhir.commands.sync import (
+    Progress,
+    SyncResult,
+    default_scope,
+    is_own_output,
+    make_auth,
+    totals,
+)
+from trdfhir.errors import FhirServerError, SettingsError
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _args(*argv: str) -> argparse.Namespace:
+    return build_parser().parse_args(["sync", "--fhir-base", "https://fhir.test/fhir", *argv])
+
+
+def test_progress_bar_on_a_terminal_and_lines_otherwise() -> None:
+    tty = Terminal()
+    bar = Progress(2, tty)
+    bar.step(SyncResult(patient_id="a"))
+    bar.step(SyncResult(patient_id="b", error=FhirServerError("boom")))
+    assert tty.getvalue() == (
+        "\r[###############---------------] 1/2 patients"
+        "\r[##############################] 2/2 patients, 1 failed\n"
+    )
+    plain = io.StringIO()
+    lines = Progress(2, plain)
+    lines.step(SyncResult(patient_id="a"))
+    lines.step(SyncResult(patient_id="b", error=FhirServerError("boom")))
+    assert plain.getvalue() == "[1/2] Patient/a: evaluated\n[2/2] Patient/b: failed: boom\n"
+
+
+def test_totals() -> None:
+    results = [SyncResult(patient_id="a"), SyncResult(patient_id="b", error=FhirServerError("x"))]
+    assert totals(results) == {"patients": 2, "evaluated": 0, "written": 0, "failures": 1}
+
+
+def test_credentials_from_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    session = requests.Session()
+    monkeypatch.delenv("TRDFHIR_TOKEN", raising=False)
+    assert make_auth(_args("--all"), session, (5, 30)) is None
+    assert isinstance(make_auth(_args("--all", "--token", "t"), session, (5, 30)), BearerToken)
+    monkeypatch.setenv("TRDFHIR_TOKEN", "from-env")
+    token = make_auth(_args("--all"), session, (5, 30))
+    assert token is not None and token.authorization() == "Bearer from-env"
+    key = tmp_path / "k.pem"
+    key.write_bytes(private_key_pem(generate_signing_key("RS384")))
+    backend = make_auth(
+        _args("--all", "--backend-client-id", "c", "--backend-key", str(key), "--write"),
+        session,
+        (5, 30),
+    )
+    assert isinstance(backend, BackendServicesAuth)
+    assert "system/CarePlan.crus" in backend.scope
+    with pytest.raises(SettingsError, match="go together"):
+        make_auth(_args("--all", "--backend-client-id", "c"), session, (5, 30))
+    with pytest.raises(SettingsError, match="needs --backend-client-id"):
+        make_auth(_args("--all", "--token-url", "https://a/token"), session, (5, 30))
+    session.close()
+
+
+def test_default_scopes() -> None:
+    assert "system/MedicationRequest.rs" in default_scope(False).split()
+    assert "system/Observation.crs" not in default_scope(False).split()
+    assert "system/Observation.crs" in default_scope(True).split()
+
+
+def test_own_outputs_are_recognised() -> None:
+    ours = {
+        "resourceType": "Observation",
+        "identifier": [{"system": "http://trd-fhir.org/fhir/sid/assessment"}],
+    }
+    tagged = {
+        "resourceType": "Provenance",
+        "meta": {"tag": [{"system": "http://trd-fhir.org/fhir/sid/write"}]},
+    }
+    theirs = {"resourceType": "Observation", "identifier": [{"system": "urn:trd-fhir:vignette"}]}
+    assert is_own_output(ours) and is_own_output(tagged) and not is_own_output(theirs)
+
+
+def test_option_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sync", "--fhir-base", "https://fhir.test/fhir", "--all", "--dry-run"]) == 7
+    assert capsys.readouterr().err == "trd-fhir: error: --dry-run goes with --write\n"
+    assert main(["sync", "--fhir-base", "ftp://x", "--all"]) == 5
+    assert "http(s) URL" in capsys.readouterr().err
