@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from trdfhir.client import FhirClient, post_transaction
-from trdfhir.commands.sync import load_emitter
 from trdfhir.mappings import Mappings, load_mappings
 from trdfhir.sandbox import (
     Example,
@@ -31,11 +30,6 @@ from .servers import FaultProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 11, 21, 12, 0, 0, tzinfo=UTC)
-
-requires_emit = pytest.mark.skipif(
-    load_emitter() is None,
-    reason="trdfhir.emit.emit_bundle is missing from this build (write-back issue not merged)",
-)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from trdfhir.cli import main
 from trdfhir.client import FhirClient
 from trdfhir.sandbox import Example, default_paths, free_port, running
 
-from .conftest import ROOT, load_clone, requires_emit
+from .conftest import ROOT, load_clone
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +34,6 @@ def test_sync_all_prints_every_patient_and_a_summary(
     assert lines[0].startswith(f"[1/{len(lines)}] Patient/")
 
 
-@requires_emit
 def test_dry_run_writes_nothing_then_write_then_nothing_new(
     loaded: str, examples: list[Example], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,7 @@ from trdfhir.errors import EXIT_SERVER, FhirServerError
 from trdfhir.mappings import Mappings
 from trdfhir.sandbox import Example, free_port
 
-from .conftest import NOW, load_clone, requires_emit
+from .conftest import NOW, load_clone
 from .servers import FaultProxy, Request
 
 pytestmark = pytest.mark.integration
@@ -102,7 +102,6 @@ def test_503_for_too_long_gives_up(proxy: FaultProxy, patient: Example, maps: Ma
     assert proxy.count(everything) == 3
 
 
-@requires_emit
 def test_500_on_the_transaction_writes_nothing_and_says_so(
     proxy: FaultProxy, patient: Example, maps: Mappings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,7 +131,6 @@ def test_500_on_the_transaction_writes_nothing_and_says_so(
         assert own_observations(client, patient.patient_id) == []
 
 
-@requires_emit
 def test_a_lost_answer_to_a_transaction_is_an_error_and_the_retry_adds_nothing(
     proxy: FaultProxy, patient: Example, maps: Mappings
 ) -> None:
@@ -159,7 +157,6 @@ def _observation_post(r: Request) -> bool:
     return r.method == "POST" and r.path == "Observation"
 
 
-@requires_emit
 def test_500_in_the_middle_of_conditional_writes_reports_what_was_written(
     proxy: FaultProxy, patient: Example, maps: Mappings, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,7 +193,6 @@ def test_500_in_the_middle_of_conditional_writes_reports_what_was_written(
     assert len(observations) == len(emitted)
 
 
-@requires_emit
 def test_partial_write_error_names_what_was_written(
     proxy: FaultProxy, patient: Example, maps: Mappings
 ) -> None:
@@ -223,7 +219,6 @@ def test_read_timeout_is_bounded_and_clear(
     assert time.monotonic() - started < 3
 
 
-@requires_emit
 def test_a_timed_out_transaction_is_retried_without_duplicates(
     proxy: FaultProxy, patient: Example, maps: Mappings
 ) -> None:

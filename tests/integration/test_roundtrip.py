@@ -16,9 +16,9 @@ from trdfhir.commands.sync import sync_patient
 from trdfhir.mappings import Mappings
 from trdfhir.sandbox import Example, example_files, read_examples
 
-from .conftest import NOW, ROOT, requires_emit
+from .conftest import NOW, ROOT
 
-pytestmark = [pytest.mark.integration, requires_emit]
+pytestmark = pytest.mark.integration
 
 EXAMPLE_FILES = [p.name for p in example_files(ROOT / "examples")]
 

@@ -13,8 +13,6 @@ are not written again. --dry-run shows what would be written without writing.
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import json
 import logging
 import os
@@ -43,12 +41,14 @@ from ..client import (
     plan_write,
     write_if_changed,
 )
+from ..emit import emit_bundle
 from ..errors import (
     AuthError,
     FhirServerError,
     SettingsError,
     TrdFhirError,
 )
+from ..ingest.bundle import is_own_output
 from ..mappings import Mappings, load_mappings
 from ..report import render_text
 from ..settings import Settings
@@ -64,29 +64,6 @@ WRITE_SCOPES = (
 def default_scope(write: bool) -> str:
     read = " ".join(f"system/{t}.rs" for t in ("Patient", "Medication", *CLINICAL_TYPES))
     return f"{read} {WRITE_SCOPES}" if write else read
-
-
-OWN_NAMESPACE = "http://trd-fhir.org/fhir/"  # trdfhir.emit.ids.BASE: systems of what we write
-
-
-def is_own_output(resource: dict[str, Any]) -> bool:
-    """A resource trd-fhir wrote back earlier (identifier system, tag or profile in the
-    project's namespace): never an input of the next evaluation."""
-    raw_meta = resource.get("meta")
-    meta: dict[str, Any] = raw_meta if isinstance(raw_meta, dict) else {}
-    systems = [i.get("system") for i in resource.get("identifier") or [] if isinstance(i, dict)]
-    systems += [t.get("system") for t in meta.get("tag") or [] if isinstance(t, dict)]
-    systems += list(meta.get("profile") or [])
-    return any(isinstance(s, str) and s.startswith(OWN_NAMESPACE) for s in systems)
-
-
-def load_emitter() -> Emitter | None:
-    """trdfhir.emit.emit_bundle, when this build has it."""
-    if importlib.util.find_spec("trdfhir.emit") is None:
-        return None
-    module = importlib.import_module("trdfhir.emit")
-    emitter = getattr(module, "emit_bundle", None)
-    return emitter if callable(emitter) else None
 
 
 @dataclass
@@ -127,9 +104,7 @@ def sync_patient(
     )
     if not write:
         return result
-    emit = emitter or load_emitter()
-    if emit is None:
-        raise TrdFhirError("write-back needs trdfhir.emit.emit_bundle, which this build lacks")
+    emit = emitter or emit_bundle
     result.bundle = emit(result.assessment, now=now or datetime.now(UTC))
     if dry_run:
         result.plan = plan_write(client, result.bundle)
@@ -381,9 +356,7 @@ def run(args: argparse.Namespace) -> int:
         raise SettingsError("--dry-run goes with --write")
     if args.page_size < 1 or args.timeout <= 0:
         raise SettingsError("--page-size and --timeout must be positive")
-    emitter = load_emitter() if args.write else None
-    if args.write and emitter is None:
-        raise TrdFhirError("write-back needs trdfhir.emit.emit_bundle, which this build lacks")
+    emitter = emit_bundle if args.write else None
     timeout = (min(10.0, args.timeout), args.timeout)
     session = requests.Session()
     now = datetime.now(UTC)

@@ -55,7 +55,10 @@ def device(version: str) -> Written:
 def provenance(ctx: WriteContext, targets: list[Written]) -> Written:
     """The Provenance of this write. R4 Provenance has no identifier: its conditional create
     matches a meta.tag that hashes everything written."""
-    write = digest("write", [[w.system, w.value, w.resource] for w in targets], ctx.device)
+    # The write's identity is its content without the clock, so re-posting the same assessment
+    # later matches the Provenance already there.
+    stable = [[w.system, w.value, _without_times(w.resource)] for w in targets]
+    write = digest("write", stable, ctx.device)
     resource: Json = {
         "resourceType": "Provenance",
         "meta": {"tag": [{"system": WRITE_SYSTEM, "code": write}]},
@@ -80,6 +83,13 @@ def provenance(ctx: WriteContext, targets: list[Written]) -> Written:
     return Written(
         resource=resource, system=WRITE_SYSTEM, value=write, match=f"_tag={WRITE_SYSTEM}|{write}"
     )
+
+
+_TIMES = ("issued", "created", "recorded")
+
+
+def _without_times(resource: Json) -> Json:
+    return {k: v for k, v in resource.items() if k not in _TIMES}
 
 
 def patient_id(patient: str) -> str:

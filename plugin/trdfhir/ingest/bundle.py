@@ -16,6 +16,7 @@ from ..fhir.resource_types import R4_RESOURCE_TYPES
 from ..fhir.values import ref_of, reference_target
 
 _MAX_NESTING = 3
+OWN_NAMESPACE = "http://trd-fhir.org/fhir/"  # the systems of everything trd-fhir writes
 
 
 @dataclass(kw_only=True)
@@ -96,6 +97,16 @@ def is_entered_in_error(resource: dict[str, Any]) -> bool:
     return False
 
 
+def is_own_output(resource: dict[str, Any]) -> bool:
+    """A resource trd-fhir wrote back earlier (identifier system, tag or profile in the project's
+    namespace): never an input of the next evaluation, or each write would feed the next."""
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    systems = [i.get("system") for i in resource.get("identifier") or [] if isinstance(i, dict)]
+    systems += [t.get("system") for t in (meta or {}).get("tag") or [] if isinstance(t, dict)]
+    systems += list((meta or {}).get("profile") or [])
+    return any(isinstance(s, str) and s.startswith(OWN_NAMESPACE) for s in systems)
+
+
 def build_resource_set(data: Any) -> ResourceSet:
     items = _collect(data)
     by_ref: dict[str, dict[str, Any]] = {}
@@ -107,7 +118,7 @@ def build_resource_set(data: Any) -> ResourceSet:
                 urls[url] = ref_of(resource)
         if url:
             by_ref[url] = resource
-    kept = [(r, loc) for r, loc, _ in items if not is_entered_in_error(r)]
+    kept = [(r, loc) for r, loc, _ in items if not is_entered_in_error(r) and not is_own_output(r)]
     patient = _single_patient(kept, urls)
     return ResourceSet(patient=patient, resources=kept, by_ref=by_ref)
 

@@ -15,11 +15,11 @@ from trdfhir.commands.sync import (
     Progress,
     SyncResult,
     default_scope,
-    is_own_output,
     make_auth,
     totals,
 )
 from trdfhir.errors import FhirServerError, SettingsError
+from trdfhir.ingest.bundle import is_own_output
 
 
 class Terminal(io.StringIO):

@@ -241,3 +241,17 @@ def test_refuted_conditions_are_ignored():
 def test_a_plain_list_of_resources_is_accepted():
     rec = read_record([statement("sertraline", 50, "2026-01-01")], MAPS, AS_OF)
     assert rec.patient == PATIENT and len(rec.exposures) == 1
+
+
+def test_trd_fhirs_own_written_resources_are_not_inputs():
+    """A stage Observation written back earlier must not feed the next evaluation."""
+    ours = {
+        "resourceType": "Observation",
+        "id": "stage1",
+        "status": "preliminary",
+        "subject": {"reference": PATIENT},
+        "code": {"text": "Maudsley"},
+        "identifier": [{"system": "http://trd-fhir.org/fhir/sid/assessment", "value": "x"}],
+    }
+    rec = record(ours, statement("sertraline", 50, "2026-01-01", rid="ms-in"))
+    assert "Observation/stage1" not in rec.inputs and "MedicationStatement/ms-in" in rec.inputs
