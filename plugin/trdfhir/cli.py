@@ -26,6 +26,7 @@ from .report import render_text
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
 EXTRA_COMMANDS: dict[str, str] = {
     "sandbox": ".commands.sandbox",
+    "serve": ".commands.serve",
     "sync": ".commands.sync",
     "validate": ".commands.validate",
 }

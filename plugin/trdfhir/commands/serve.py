@@ -1,0 +1,76 @@
+"""run the HTTP service: FHIR $trd-evaluate, CDS Hooks 2.0 services, SMART app
+
+    trd-fhir serve                            127.0.0.1:8000, settings from TRDFHIR_* variables
+    trd-fhir serve --settings service.toml    settings from a file (JSON or TOML), env on top
+    trd-fhir serve --host 127.0.0.1 --port 8080
+
+docs/service.md lists the endpoints and every setting.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    parser.add_argument(
+        "--settings", metavar="FILE", help="service settings, JSON or TOML (docs/service.md)"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default info)",
+    )
+
+
+def faces(base: str, *, smart_app: bool, fhir_base: str | None) -> list[str]:
+    """One line per face of the service, with its URL."""
+    lines = [
+        f"FHIR operation     POST {base}/fhir/$trd-evaluate",
+        f"FHIR metadata      GET  {base}/fhir/metadata",
+        f"CDS Hooks          GET  {base}/cds-services",
+    ]
+    if fhir_base:
+        lines.insert(
+            1,
+            f"FHIR read+evaluate GET  {base}/fhir/Patient/{{id}}/$trd-evaluate (from {fhir_base})",
+        )
+    if smart_app:
+        lines.append(f"SMART app launch   GET  {base}/app/launch")
+    else:
+        lines.append("SMART app          (not in this build)")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from ..service import create_app, load_service_settings
+
+    settings = load_service_settings(args.settings)
+    app = create_app(settings)
+    state = app.state.trd
+    base = settings.public_base_url or f"http://{args.host}:{args.port}"
+    out = sys.stdout
+    out.write(f"trd-fhir service on http://{args.host}:{args.port}\n")
+    for line in faces(base, smart_app=state.smart_app, fhir_base=settings.fhir_base_url):
+        out.write(f"  {line}\n")
+    out.flush()
+    if settings.cds_auth_required and not settings.cds_issuers:
+        sys.stderr.write(
+            "  note: CDS calls need a JWT from a trusted issuer and none is configured "
+            "(cds_issuers), so every CDS service call is refused; set "
+            "TRDFHIR_CDS_AUTH_REQUIRED=false for local testing\n"
+        )
+        sys.stderr.flush()
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0

@@ -1,0 +1,174 @@
+"""create_app(settings): the FastAPI application with its three faces.
+
+    /fhir/...          $trd-evaluate, metadata           (operation.py)
+    /cds-services/...  CDS Hooks 2.0 discovery, services, feedback (cds.py)
+    /app/...           the SMART on FHIR app, when service/smart_app.py is present
+
+The SMART app plugs in by exposing `router` (an APIRouter) or `create_router(settings)` in
+`trdfhir.service.smart_app`; it reaches the settings as `request.app.state.settings` and the
+shared state (mappings, evaluation) as `request.app.state.trd`.
+
+Every error is an OperationOutcome (application/fhir+json; application/json on the CDS routes),
+never a traceback; every response carries X-Content-Type-Options and Referrer-Policy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .. import __version__
+from ..errors import TrdFhirError
+from . import cds, operation
+from .engine import ServiceState
+from .http import FHIR_JSON, ServiceError, error_response, outcome
+from .settings import ServiceSettings
+
+log = logging.getLogger("trdfhir.service")
+
+SMART_APP_MODULE = "trdfhir.service.smart_app"
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+)
+API_PREFIXES = ("/fhir", "/cds-services")
+
+
+class Hardening:
+    """Outermost middleware: adds the security headers to every response (keeping any a route
+    set itself) and `Cache-Control: no-store` to the API's answers (they hold patient data);
+    turns any uncaught exception into a 500 OperationOutcome without a traceback."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        api = path.startswith(API_PREFIXES)
+        started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                extra = [*SECURITY_HEADERS, *([(b"cache-control", b"no-store")] if api else [])]
+                headers += [(k, v) for k, v in extra if k not in names]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            log.error(
+                "internal error on %s %s: %s",
+                scope.get("method"),
+                path,
+                type(exc).__name__,
+                exc_info=exc,
+            )
+            if started:
+                raise
+            media = "application/json" if path.startswith("/cds-services") else FHIR_JSON
+            response = JSONResponse(
+                outcome("fatal", "exception", "internal error; the service log has the details"),
+                status_code=500,
+                media_type=media,
+            )
+            await response(scope, receive, send_with_headers)
+
+
+def _media_type(request: Request) -> str:
+    return "application/json" if request.url.path.startswith("/cds-services") else FHIR_JSON
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Each handler is registered for its own type (the isinstance checks are for mypy)."""
+
+    async def trd_error(request: Request, exc: Exception) -> JSONResponse:
+        if not isinstance(exc, TrdFhirError):
+            raise exc
+        return error_response(exc, media_type=_media_type(request))
+
+    async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+        if not isinstance(exc, RequestValidationError):
+            raise exc
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        error = ServiceError(f"{where}: {first.get('msg', 'invalid request')}", location=where)
+        return error_response(error, media_type=_media_type(request))
+
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
+        if not isinstance(exc, StarletteHTTPException):
+            raise exc
+        code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+        return JSONResponse(
+            outcome("error", code, str(exc.detail)),
+            status_code=exc.status_code,
+            media_type=_media_type(request),
+            headers=dict(exc.headers or {}),
+        )
+
+    app.add_exception_handler(TrdFhirError, trd_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+
+
+def _smart_router(settings: ServiceSettings) -> Any | None:
+    """The SMART app's router, when this build has service/smart_app.py."""
+    try:
+        module = importlib.import_module(SMART_APP_MODULE)
+    except ModuleNotFoundError as exc:
+        if exc.name != SMART_APP_MODULE:
+            raise
+        return None
+    factory = getattr(module, "create_router", None)
+    if callable(factory):
+        return factory(settings)
+    return getattr(module, "router", None)
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+    app = FastAPI(
+        title="trd-fhir",
+        version=__version__,
+        description="Treatment-resistant depression staging: FHIR $trd-evaluate, CDS Hooks "
+        "2.0 services and a SMART on FHIR app.",
+        docs_url="/api/docs",
+        redoc_url=None,
+        openapi_url="/api/openapi.json",
+    )
+    state = ServiceState(settings)
+    app.state.settings = settings
+    app.state.trd = state
+    _install_error_handlers(app)
+    app.include_router(operation.router)
+    app.include_router(cds.router)
+    smart = _smart_router(settings)
+    if smart is not None:
+        app.include_router(smart)
+        state.smart_app = True
+    wildcard = "*" in settings.cors_origins
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if wildcard else list(settings.cors_origins),
+        allow_credentials=False,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        max_age=600,
+    )
+    app.add_middleware(Hardening)
+    return app

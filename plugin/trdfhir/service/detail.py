@@ -1,0 +1,90 @@
+"""The staging card's detail: GitHub-flavoured markdown with the staging table (every model,
+its result, the upper bound where it differs, and why), the trials of the current episode, the
+findings and the suggestions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..report import _STAGE_LABELS
+from .engine import Evaluation
+
+Json = dict[str, Any]
+
+
+def result_text(name: str, value: Any) -> str:
+    """One model's result in words: 'met', 'stage II', 'TRD1', '8 (moderate)', ..."""
+    if not isinstance(value, dict):
+        return str(value)
+    if name in ("regulatory", "markowitz"):
+        text = "met" if value.get("met") else "not met"
+        if value.get("excluded_by"):
+            text += " (excluded: bipolar on record)"
+        if value.get("missing"):
+            text += f" (missing: {', '.join(value['missing'])})"
+        return text
+    if name in ("thase_rush", "conway"):
+        return f"stage {value.get('roman', value.get('stage'))}"
+    if name == "esm":
+        return str(value.get("category"))
+    if "A" in value and "E" in value:
+        return " ".join(f"{k}: {value.get(k)}" for k in "ABCDE")
+    score = value.get("score")
+    shown = "n/a" if score is None else f"{score:g}" if isinstance(score, float) else str(score)
+    if value.get("category"):
+        shown += f" ({value['category']})"
+    if value.get("provisional"):
+        shown += " (provisional)"
+    return shown
+
+
+def bound_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "met" if value else "not met"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "n/a" if value is None else str(value)
+
+
+def cell(value: Any) -> str:
+    return " ".join(str(value).split()).replace("|", "\\|")
+
+
+def detail_markdown(summary: Json, ev: Evaluation) -> str:
+    a = ev.assessment
+    ep = summary["episode"]
+    lines = [f"**TRD staging as of {summary['as_of']}**"]
+    if ep["start"]:
+        lines[0] += f" (current episode since {ep['start']}, {ep['months']} months)"
+    lines += ["", "| Model | Result | Upper bound | Why |", "|---|---|---|---|"]
+    explanations = summary.get("explanations", {})
+    for name, result in a.stages.items():
+        upper = a.upper_bound.get(name)
+        shown = "" if name not in a.upper_bound or upper == result.headline else bound_text(upper)
+        why = (explanations.get(name) or {}).get("text", result.explanation)
+        row = (_STAGE_LABELS.get(name, name), result_text(name, result.value), shown, why)
+        lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    trials = [t for t in summary["trials"] if t["episode"] == "current"]
+    if trials:
+        lines += ["", "**Trials in the current episode**", ""]
+        lines += ["| Agent | Dates | Adequacy | Outcome |", "|---|---|---|---|"]
+        for t in trials:
+            adequacy = t["adequacy"] + (f" ({', '.join(t['reasons'])})" if t["reasons"] else "")
+            dates = f"{t['start']} to {t['end']}" + (" (ongoing)" if t["ongoing"] else "")
+            row = (t["agent"], dates, adequacy, f"{t['outcome']} ({t['evidence']})")
+            lines.append("| " + " | ".join(cell(c) for c in row) + " |")
+    if summary["findings"]:
+        lines += ["", "**Findings**", ""]
+        lines += [
+            f"- {f['severity']}: {cell(f['code'])}: {cell(f['detail'])} ({cell(f['source'])})"
+            for f in summary["findings"]
+        ]
+    if summary["suggestions"]:
+        lines += ["", "**Suggestions** (considerations for the clinician, not orders)", ""]
+        lines += [
+            f"- {cell(s['text'])}: {cell(s['reason'])} ({cell(s['source'])})"
+            for s in summary["suggestions"]
+        ]
+    if summary["warnings"]:
+        lines += ["", f"_{len(summary['warnings'])} data warning(s); see the SMART app._"]
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""What every face of the service shares: the loaded mappings, the clinical settings, the CDS
+JWT verifier, the feedback store, and one evaluation (assessment + write-back Bundle)."""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from .. import __version__
+from ..assessment import Assessment, evaluate
+from ..auth.cds_jwt import CdsJwtVerifier, JwksCache, ReplayCache
+from ..errors import TrdFhirError
+from ..mappings import Mappings, load_mappings
+from ..settings import Settings
+from .settings import ServiceSettings
+
+Emitter = Callable[..., dict[str, Any]]
+MAX_FEEDBACK = 10_000
+
+
+def load_emitter() -> Emitter | None:
+    """trdfhir.emit.emit_bundle, when this build has it."""
+    try:
+        from ..emit import emit_bundle
+    except ImportError:  # pragma: no cover - emit is part of the package
+        return None
+    return emit_bundle
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    assessment: Assessment
+    summary: dict[str, Any]
+    bundle: dict[str, Any] | None  # the write-back transaction Bundle
+    bundle_problem: str | None  # why there is no Bundle
+
+
+class FeedbackStore:
+    """CDS Hooks feedback kept in memory (the newest MAX_FEEDBACK items)."""
+
+    def __init__(self, limit: int = MAX_FEEDBACK) -> None:
+        self._items: deque[dict[str, Any]] = deque(maxlen=limit)
+        self._lock = threading.Lock()
+
+    def add(self, service_id: str, items: list[dict[str, Any]], received: datetime) -> None:
+        with self._lock:
+            for item in items:
+                self._items.append(
+                    {"service": service_id, "received": received.isoformat(), **item}
+                )
+
+    def all(self, service_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            return [i for i in self._items if service_id in (None, i["service"])]
+
+
+class ServiceState:
+    """Built once per app by create_app; routers reach it as `request.app.state.trd`."""
+
+    def __init__(self, settings: ServiceSettings) -> None:
+        self.settings = settings
+        self.maps: Mappings = load_mappings(settings.mappings_dir)
+        self.clinical: Settings = self.maps.settings.with_overrides(dict(settings.evaluation))
+        self.verifier = CdsJwtVerifier(
+            settings.cds_issuers,
+            leeway=settings.jwt_leeway_seconds,
+            jwks=JwksCache(ttl=settings.jwks_cache_seconds),
+            replay=ReplayCache(),
+            now=settings.now,
+        )
+        self.feedback = FeedbackStore()
+        self.emitter = load_emitter()
+        self.version = __version__
+        self.smart_app = False  # set by create_app when the SMART app router is mounted
+
+    def today(self) -> date:
+        return self.settings.now().date()
+
+    def evaluate(self, data: Any, as_of: date, *, emit: bool = True) -> Evaluation:
+        assessment = evaluate(data, as_of=as_of, settings=self.clinical, mappings=self.maps)
+        bundle, problem = self.emit(assessment) if emit else (None, "not requested")
+        return Evaluation(
+            assessment=assessment,
+            summary=assessment.summary(),
+            bundle=bundle,
+            bundle_problem=problem,
+        )
+
+    def emit(self, assessment: Assessment) -> tuple[dict[str, Any] | None, str | None]:
+        if self.emitter is None:
+            return None, "this build has no write-back emitter"
+        try:
+            bundle = self.emitter(
+                assessment, now=self.settings.now(), device_ref=self.settings.device_reference
+            )
+        except TrdFhirError as exc:
+            return None, exc.one_line()
+        return bundle, None

@@ -1,0 +1,150 @@
+"""HTTP plumbing shared by the routers: errors as OperationOutcomes, JSON bodies read within
+limits, FHIR JSON responses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+
+from ..errors import TrdFhirError
+
+FHIR_JSON = "application/fhir+json"
+JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
+
+
+class FhirResponse(JSONResponse):
+    media_type = FHIR_JSON
+
+
+class ServiceError(TrdFhirError):
+    """An HTTP-level error with its own status and OperationOutcome issue code."""
+
+    http_status: ClassVar[int] = 400
+
+    def __init__(
+        self, message: str, *, status: int = 400, code: str = "invalid", location: str | None = None
+    ) -> None:
+        super().__init__(message, location=location)
+        self.status = status
+        self.code = code
+
+    def operation_outcome(self) -> dict[str, Any]:
+        outcome = super().operation_outcome()
+        outcome["issue"][0]["code"] = self.code
+        return outcome
+
+
+def status_of(error: TrdFhirError) -> int:
+    return error.status if isinstance(error, ServiceError) else error.http_status
+
+
+def outcome(severity: str, code: str, diagnostics: str) -> dict[str, Any]:
+    return {
+        "resourceType": "OperationOutcome",
+        "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+    }
+
+
+def error_response(error: TrdFhirError, *, media_type: str = FHIR_JSON) -> JSONResponse:
+    status = status_of(error)
+    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    return JSONResponse(
+        error.operation_outcome(), status_code=status, media_type=media_type, headers=headers
+    )
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The request body as JSON: 415 unless a JSON media type, 413 above `max_bytes`,
+    400 unless it parses."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in JSON_TYPES:
+        raise ServiceError(
+            f"send {FHIR_JSON} or application/json, not {media or 'no Content-Type'}",
+            status=415,
+            code="not-supported",
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise too_large(max_bytes)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise too_large(max_bytes)
+    if not body.strip():
+        raise ServiceError("the request body is empty", code="structure")
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ServiceError("the request body is not UTF-8", code="structure") from None
+    except json.JSONDecodeError as exc:
+        raise ServiceError(
+            f"the request body is not valid JSON: {exc.msg}",
+            code="structure",
+            location=f"line {exc.lineno}, column {exc.colno}",
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ServiceError(
+            f"the request body is not usable JSON: {exc}", code="structure"
+        ) from None
+
+
+def too_large(max_bytes: int) -> ServiceError:
+    return ServiceError(
+        f"the request body is larger than the limit of {max_bytes} bytes",
+        status=413,
+        code="too-costly",
+    )
+
+
+def count_resources(data: Any, limit: int) -> int:
+    """Resources in a (possibly nested) Bundle, list or wrapper object; counting stops past
+    `limit`."""
+    count = 0
+    stack = [data]
+    while stack and count <= limit:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            if item.get("resourceType") == "Bundle" and isinstance(item.get("entry"), list):
+                stack.extend(e.get("resource") for e in item["entry"] if isinstance(e, dict))
+            elif "resourceType" in item:
+                count += 1
+            else:  # a wrapper, e.g. a CDS request or its prefetch
+                stack.extend(item.values())
+    return count
+
+
+def check_resource_limit(data: Any, limit: int, *, status: int = 413) -> None:
+    if count_resources(data, limit) > limit:
+        raise ServiceError(
+            f"more than {limit} resources in one request; evaluate one patient at a time",
+            status=status,
+            code="too-costly",
+        )
+
+
+def public_base(request: Request, configured: str | None) -> str:
+    """The service's public base URL: the configured one, else what this request reached."""
+    if configured:
+        return configured
+    return str(request.base_url).rstrip("/")
+
+
+def endpoint_url(request: Request, configured: str | None) -> str:
+    """The exact URL of the endpoint called (no query): the `aud` a CDS client must sign."""
+    root = request.scope.get("root_path", "")
+    path = request.url.path
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    if configured:
+        return configured + path
+    return str(request.url.replace(query="", fragment="")).rstrip("?")
