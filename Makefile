@@ -33,7 +33,14 @@ profiles: $(STAMP)
 	npm ci --prefix tools/profiles --no-audit --no-fund --loglevel=error
 	PYTHON=$(BIN)/python bash tools/profiles/build.sh
 
-test: $(STAMP) $(VALIDATOR)
+# The end-to-end tests drive Debian's Chromium (Playwright with executable_path; never
+# `playwright install`). Installed once when missing (the machine runs as root).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: $(STAMP) $(VALIDATOR) $(CHROMIUM)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP) $(VALIDATOR)
@@ -46,6 +53,15 @@ check: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py
+
+# Benchmarks (bench/README.md): about 10 minutes, ~15 GB of temporary files in bench/.work.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache tools/validator/node_modules tools/profiles/node_modules

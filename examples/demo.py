@@ -21,6 +21,7 @@ from typing import Any
 
 from trdfhir.client import FhirClient
 from trdfhir.commands.sync import SyncResult, sync_patient
+from trdfhir.devtools.smart_demo import start_smart_demo
 from trdfhir.errors import TrdFhirError
 from trdfhir.mappings import load_mappings
 from trdfhir.sandbox import default_paths, load_examples, read_examples, start_sandbox
@@ -150,6 +151,17 @@ Look at what was written (here for {first}; any patient id works; add &_pretty=t
   web console         {base.removesuffix("/fhir")}/ui
 The server keeps running; stop it with: .venv/bin/trd-fhir sandbox --stop"""
     )
+    try:
+        smart, _ = start_smart_demo(base, paths.state, examples=ROOT / "examples")
+        print(
+            f"""
+SMART app against the sandbox (open in a browser on this machine; any example patient):
+  EHR launch, patient list  {smart.ehr_page}
+  standalone launch         {smart.standalone}
+It keeps running too; stop it with: .venv/bin/python -m trdfhir.devtools.smart_demo stop"""
+        )
+    except TrdFhirError as exc:
+        print(f"SMART app: not started: {exc.one_line()}", file=sys.stderr)
     return 1 if failed else 0
 
 
