@@ -1,0 +1,387 @@
+"""Phase 2 of a bulk run, in a worker process: one bucket at a time.
+
+A worker loads the mappings, settings and the shared Medication index once. For a bucket it
+reads the bucket file (raw lines, not parsed), groups the lines by patient, and then parses and
+evaluates one patient at a time, so memory holds one bucket's bytes plus one patient's resources.
+Each patient gets the Medication resources its medication statements, requests, dispenses and
+administrations reference, in front of its own resources in input order (as `group_by_patient`
+would place them). Results go to part files (one per output, sorted by patient) written under a
+temporary name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ..assessment import evaluate
+from ..errors import InputError, TrdFhirError
+from ..fhir.values import reference_target
+from ..mappings import Mappings, load_mappings
+from ..settings import Settings
+from ..staging import MODELS
+from .ndjson import dumps, loads
+from .partition import bucket_path, shared_path
+
+Json = dict[str, Any]
+Origin = tuple[int, int]  # (file index, line number)
+
+_MEDICATION_USERS = frozenset(
+    {"MedicationStatement", "MedicationRequest", "MedicationDispense", "MedicationAdministration"}
+)
+_INPUT_INDEX = re.compile(r"^input\[(\d+)\]")
+
+SEVERITIES = ("urgent", "warning", "info")
+# The headline of each staging model in the flat table: key(s) of its `stages` object.
+STAGE_KEYS: dict[str, tuple[str, ...]] = {
+    "regulatory": ("met",),
+    "thase_rush": ("stage",),
+    "esm": ("category",),
+    "mgh": ("score",),
+    "maudsley": ("score", "category"),
+    "dm_trd": ("score",),
+    "conway": ("stage",),
+    "markowitz": ("met",),
+}
+
+
+def csv_columns() -> list[str]:
+    columns = ["patient", "as_of", "episode_start", "episode_months", "trials"]
+    for name in MODELS:
+        keys = STAGE_KEYS.get(name, ("",))
+        columns += [name if i == 0 else f"{name}_{k}" for i, k in enumerate(keys)]
+    columns += [f"findings_{s}" for s in SEVERITIES]
+    columns += ["urgent_codes", "warnings"]
+    return columns
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value)
+    return dumps(value).decode("utf-8")
+
+
+def _stage_cells(name: str, value: Any) -> list[str]:
+    keys = STAGE_KEYS.get(name)
+    if keys is not None:
+        return [_cell(value.get(k) if isinstance(value, dict) else None) for k in keys]
+    if isinstance(value, dict) and any(v == "met" for v in value.values()):
+        # criteria -> status (Guidi & Fava): the criteria met
+        return [";".join(k for k, v in value.items() if v == "met")]
+    if isinstance(value, dict) and any(isinstance(v, str) for v in value.values()):
+        return [""]  # no criterion met
+    return [_cell(value)]
+
+
+def csv_row(summary: Json) -> list[str]:
+    episode = summary.get("episode") or {}
+    row = [
+        summary["patient"],
+        summary["as_of"],
+        _cell(episode.get("start")),
+        _cell(episode.get("months")),
+        str(len(summary.get("trials") or [])),
+    ]
+    stages = summary.get("stages") or {}
+    for name in MODELS:
+        row += _stage_cells(name, stages.get(name))
+    findings = summary.get("findings") or []
+    by_severity = Counter(f.get("severity") for f in findings)
+    row += [str(by_severity.get(s, 0)) for s in SEVERITIES]
+    row.append(";".join(f["code"] for f in findings if f.get("severity") == "urgent"))
+    row.append(str(len(summary.get("warnings") or [])))
+    return row
+
+
+def csv_line(row: list[str]) -> bytes:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(row)
+    return buffer.getvalue().encode("utf-8")
+
+
+def import_resources(bundle: Json) -> list[Json]:
+    """A transaction Bundle's resources made ready for `$import`: each gets the id of its
+    `urn:uuid` full URL, and references between them become `Type/id`."""
+    targets: dict[str, str] = {}
+    resources = []
+    for entry in bundle.get("entry") or []:
+        resource = entry["resource"]
+        url = entry.get("fullUrl") or ""
+        if url.startswith("urn:uuid:"):
+            rid = url[len("urn:uuid:") :]
+            resource["id"] = rid
+            targets[url] = f"{resource['resourceType']}/{rid}"
+        resources.append(resource)
+    for resource in resources:
+        _rewrite(resource, targets)
+    return resources
+
+
+def _rewrite(value: Any, targets: dict[str, str]) -> None:
+    if isinstance(value, dict):
+        ref = value.get("reference")
+        if isinstance(ref, str) and ref in targets:
+            value["reference"] = targets[ref]
+        for item in value.values():
+            if isinstance(item, dict | list):
+                _rewrite(item, targets)
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict | list):
+                _rewrite(item, targets)
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    work: str
+    as_of: str
+    mappings: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    fhir: bool = False
+    now: str | None = None  # ISO instant for the FHIR output
+    files: tuple[str, ...] = ()  # input file names by index, for error reports
+
+
+@dataclass
+class BucketResult:
+    bucket: int
+    patients: int = 0
+    resources: int = 0
+    failed: int = 0  # patients whose input was unusable (InputError)
+    internal: int = 0  # patients whose evaluation raised something else
+    seconds: float = 0.0
+    device: bytes | None = None  # the plugin's Device (FHIR output), identical for all
+    fhir_types: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "patients": self.patients,
+            "resources": self.resources,
+            "failed": self.failed,
+            "internal": self.internal,
+            "seconds": round(self.seconds, 3),
+            "fhir_types": self.fhir_types,
+        }
+
+
+class Worker:
+    """Evaluates buckets; one per process (see `init_worker`), or in the main process."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        self.config = config
+        self.work = Path(config.work)
+        self.maps: Mappings = load_mappings(config.mappings)
+        self.settings: Settings = self.maps.settings.with_overrides(config.overrides)
+        self.as_of = date.fromisoformat(config.as_of)
+        self.now = datetime.fromisoformat(config.now) if config.now else None
+        self.shared = self._load_shared()
+        self.emit: Any = None
+        if config.fhir:
+            from ..emit import emit_bundle
+
+            self.emit = emit_bundle
+
+    def _load_shared(self) -> dict[str, tuple[Origin, Json]]:
+        shared: dict[str, tuple[Origin, Json]] = {}
+        path = shared_path(self.work)
+        if not path.exists():
+            return shared
+        with open(path, "rb") as f:
+            for line in f:
+                _key, fi, ln, raw = line.split(b"\t", 3)
+                resource = loads(raw)
+                shared[f"Medication/{resource['id']}"] = ((int(fi), int(ln)), resource)
+        return shared
+
+    def run(self, bucket: int) -> BucketResult:
+        started = time.perf_counter()
+        result = BucketResult(bucket)
+        groups = self._read_bucket(bucket)
+        parts = _Parts(self.work, bucket)
+        try:
+            for key in sorted(groups):
+                self._patient(key, groups[key], parts, result)
+            parts.commit()
+        finally:
+            parts.close()
+        result.fhir_types = sorted(parts.fhir)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def _read_bucket(self, bucket: int) -> dict[bytes, list[tuple[Origin, bytes]]]:
+        groups: dict[bytes, list[tuple[Origin, bytes]]] = {}
+        with open(bucket_path(self.work, bucket), "rb") as f:
+            for line in f:
+                key, fi, ln, raw = line.split(b"\t", 3)
+                item = ((int(fi), int(ln)), raw)
+                found = groups.get(key)
+                if found is None:
+                    groups[key] = [item]
+                else:
+                    found.append(item)
+        return groups
+
+    def _patient(
+        self, key: bytes, lines: list[tuple[Origin, bytes]], parts: _Parts, result: BucketResult
+    ) -> None:
+        lines.sort(key=lambda item: item[0])
+        resources: list[Json] = [loads(raw) for _, raw in lines]
+        origins = [origin for origin, _ in lines]
+        extra = self._medications(resources)
+        if extra:
+            origins = [o for o, _ in extra] + origins
+            resources = [r for _, r in extra] + resources
+        patient = loads(key)
+        result.patients += 1
+        result.resources += len(lines)
+        try:
+            assessment = evaluate(
+                resources, as_of=self.as_of, settings=self.settings, mappings=self.maps
+            )
+            summary = assessment.summary()
+        except TrdFhirError as exc:
+            kind = "invalid-patient" if isinstance(exc, InputError) else "error"
+            result.failed += 1
+            parts.error(key, self._error(patient, kind, exc.message, exc.location, origins))
+            return
+        except Exception as exc:  # a bug: reported, and the run goes on
+            result.internal += 1
+            message = f"{type(exc).__name__}: {exc}"
+            parts.error(key, self._error(patient, "internal-error", message, None, origins))
+            return
+        parts.summary(key, dumps(summary))
+        parts.csv(key, csv_line(csv_row(summary)))
+        if self.emit is not None and self.now is not None:
+            self._fhir(key, assessment, parts, result)
+
+    def _medications(self, resources: list[Json]) -> list[tuple[Origin, Json]]:
+        if not self.shared:
+            return []
+        wanted: set[str] = set()
+        for r in resources:
+            if r.get("resourceType") in _MEDICATION_USERS:
+                target = reference_target(r.get("medicationReference"))
+                if target and target.startswith("Medication/") and target in self.shared:
+                    wanted.add(target)
+        return sorted((self.shared[t] for t in wanted), key=lambda item: item[0])
+
+    def _error(
+        self,
+        patient: str,
+        kind: str,
+        message: str,
+        location: str | None,
+        origins: list[Origin],
+    ) -> Json:
+        record: Json = {"kind": kind, "patient": patient, "error": message}
+        if location:
+            record["location"] = location
+            m = _INPUT_INDEX.match(location)
+            if m and int(m[1]) < len(origins):
+                fi, ln = origins[int(m[1])]
+                names = self.config.files
+                record["file"] = names[fi] if fi < len(names) else fi
+                record["line"] = ln
+        return record
+
+    def _fhir(self, key: bytes, assessment: Any, parts: _Parts, result: BucketResult) -> None:
+        try:
+            bundle = self.emit(assessment, now=self.now)
+        except TrdFhirError as exc:  # e.g. a patient reference that is not Patient/<id>
+            parts.error(
+                key, {"kind": "fhir-output", "patient": assessment.patient, "error": exc.message}
+            )
+            return
+        for resource in import_resources(bundle):
+            rtype = resource["resourceType"]
+            if rtype == "Device":
+                result.device = dumps(resource)
+                continue
+            parts.fhir_line(rtype, key, dumps(resource))
+
+
+class _Parts:
+    """The part files of one bucket: `<key>\\t<line>` lines, sorted by key; renamed into place
+    by commit()."""
+
+    def __init__(self, work: Path, bucket: int) -> None:
+        self.dir = work / "parts"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.stem = f"b{bucket:05d}"
+        self.files: dict[str, IO[bytes]] = {}
+        self.fhir: set[str] = set()
+
+    def _file(self, name: str) -> IO[bytes]:
+        f = self.files.get(name)
+        if f is None:
+            f = open(self.dir / f"{self.stem}.{name}.tmp", "wb", buffering=1 << 16)
+            self.files[name] = f
+        return f
+
+    def summary(self, key: bytes, line: bytes) -> None:
+        self._file("summaries").write(key + b"\t" + line + b"\n")
+
+    def csv(self, key: bytes, line: bytes) -> None:
+        self._file("csv").write(key + b"\t" + line)
+
+    def error(self, key: bytes, record: Json) -> None:
+        self._file("errors").write(key + b"\t" + dumps(record) + b"\n")
+
+    def fhir_line(self, rtype: str, key: bytes, line: bytes) -> None:
+        self.fhir.add(rtype)
+        self._file(f"fhir.{rtype}").write(key + b"\t" + line + b"\n")
+
+    def commit(self) -> None:
+        for name in ("summaries", "csv", "errors"):
+            self._file(name)  # every bucket has its three parts, empty or not
+        for name, f in self.files.items():
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            tmp = self.dir / f"{self.stem}.{name}.tmp"
+            os.replace(tmp, self.dir / f"{self.stem}.{name}")
+        self.files = {}
+
+    def close(self) -> None:
+        for f in self.files.values():
+            f.close()
+
+
+# -- process pool plumbing ---------------------------------------------------------------------
+
+_WORKER: Worker | None = None
+
+
+def init_worker(config: WorkerConfig) -> None:
+    global _WORKER
+    _WORKER = Worker(config)
+
+
+def run_bucket(bucket: int) -> BucketResult:
+    if _WORKER is None:  # pragma: no cover - init_worker always runs first
+        raise RuntimeError("worker not initialised")
+    return _WORKER.run(bucket)
+
+
+__all__ = [
+    "BucketResult",
+    "Worker",
+    "WorkerConfig",
+    "csv_columns",
+    "csv_row",
+    "import_resources",
+    "init_worker",
+    "run_bucket",
+]

@@ -1,0 +1,100 @@
+"""evaluate every patient of a Bulk Data export (NDJSON files) on all cores
+
+    trd-fhir bulk --input export/ --output results/ [--workers N] [--as-of DATE] [--fhir]
+
+Reads every `.ndjson` and `.ndjson.gz` file of --input once, groups the resources by patient
+through bucket files on disk (memory stays flat whatever the size of the export), evaluates the
+patients on --workers processes and writes to --output:
+
+  summaries.ndjson   the assessment summary (the JSON contract), one line per patient
+  summaries.csv      a flat table: episode, headline of every staging model, findings by severity
+  errors.ndjson      bad lines (file and line number) and patients that could not be evaluated
+  fhir/<Type>.ndjson with --fhir: the assessment resources, ready for a FHIR `$import`
+  bulk-state.json    parameters, progress and statistics of the run
+
+Rows are in patient order. An interrupted run resumes where it stopped when re-run with the
+same arguments; --restart starts over. The as-of date defaults to the transactionTime of the
+export's manifest.json, else today.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from ..bulk.run import BulkOptions, run_bulk
+from ..errors import EXIT_INTERNAL, InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, metavar="DIR", help="the Bulk Data export")
+    parser.add_argument("--output", required=True, metavar="DIR", help="where results go")
+    parser.add_argument(
+        "--workers", type=int, default=0, metavar="N", help="processes (default: every core)"
+    )
+    parser.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date")
+    parser.add_argument(
+        "--fhir", action="store_true", help="also write the FHIR resources as NDJSON for $import"
+    )
+    parser.add_argument(
+        "--now",
+        metavar="INSTANT",
+        help="with --fhir: the write time recorded in the resources (default: the run's start)",
+    )
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
+    parser.add_argument("--settings", metavar="FILE", help="JSON object of setting overrides")
+    parser.add_argument(
+        "--mappings", metavar="DIR", help="a mappings directory (default: built in)"
+    )
+    parser.add_argument(
+        "--buckets", type=int, metavar="K", help="number of buckets (default: from the input size)"
+    )
+    parser.add_argument("--restart", action="store_true", help="discard a previous run in --output")
+    parser.add_argument("--keep-work", action="store_true", help="keep the bucket files")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"--as-of must be YYYY-MM-DD, got {value!r}") from None
+
+
+def _instant(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"--now must be an ISO date-time, got {value!r}") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..cli import parse_overrides
+    from ..mappings import load_mappings
+
+    overrides = parse_overrides(args.set or [], args.settings)
+    # Check the mappings and settings here, once, before any worker starts.
+    load_mappings(args.mappings).settings.with_overrides(overrides)
+    report = run_bulk(
+        BulkOptions(
+            input=Path(args.input),
+            output=Path(args.output),
+            workers=max(0, args.workers),
+            as_of=_date(args.as_of),
+            fhir=args.fhir,
+            buckets=args.buckets,
+            mappings=args.mappings,
+            overrides=overrides,
+            now=_instant(args.now),
+            restart=args.restart,
+            keep_work=args.keep_work,
+            progress=not args.quiet,
+        )
+    )
+    return EXIT_INTERNAL if report.internal else 0

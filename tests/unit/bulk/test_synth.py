@@ -1,0 +1,95 @@
+"""The synthetic population: deterministic, streaming, realistic enough to exercise the core."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+from trdfhir.bulk.synth import build_catalog, patient_resources, write_population
+from trdfhir.cli import main
+
+
+def _files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(directory.iterdir())}
+
+
+def test_same_seed_gives_byte_identical_files(tmp_path: Path) -> None:
+    write_population(tmp_path / "a", patients=25, seed=11)
+    write_population(tmp_path / "b", patients=25, seed=11)
+    assert _files(tmp_path / "a") == _files(tmp_path / "b")
+    write_population(tmp_path / "c", patients=25, seed=12)
+    assert (
+        _files(tmp_path / "a")["Observation.ndjson"] != _files(tmp_path / "c")["Observation.ndjson"]
+    )
+
+
+def test_workers_and_chunks_do_not_change_the_bytes(tmp_path: Path) -> None:
+    write_population(tmp_path / "one", patients=30, seed=5, chunk=7)
+    write_population(tmp_path / "two", patients=30, seed=5, workers=2, chunk=7)
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_gzip_output_is_deterministic_and_holds_the_same_lines(tmp_path: Path) -> None:
+    write_population(tmp_path / "plain", patients=10, seed=3)
+    write_population(tmp_path / "gz", patients=10, seed=3, gz=True, chunk=4)
+    write_population(tmp_path / "gz2", patients=10, seed=3, gz=True)
+    assert _files(tmp_path / "gz") == _files(tmp_path / "gz2")
+    plain = (tmp_path / "plain" / "Observation.ndjson").read_bytes()
+    assert gzip.decompress((tmp_path / "gz" / "Observation.ndjson.gz").read_bytes()) == plain
+
+
+def test_files_per_resource_type_and_a_manifest(tmp_path: Path) -> None:
+    result = write_population(tmp_path, patients=40, seed=1, as_of=date(2026, 5, 1))
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["transactionTime"] == "2026-05-01T00:00:00Z"
+    for item in manifest["output"]:
+        lines = (tmp_path / item["url"]).read_bytes().splitlines()
+        assert len(lines) == item["count"] == result.counts[item["type"]]
+        assert all(json.loads(line)["resourceType"] == item["type"] for line in lines)
+    expected = {"Patient", "Condition", "MedicationStatement", "MedicationRequest"}
+    expected |= {"MedicationDispense", "Observation", "Procedure", "Medication", "Encounter"}
+    assert expected <= set(result.counts)
+    assert result.counts["Patient"] == 40
+
+
+def test_patients_are_realistic_mixes() -> None:
+    catalog = build_catalog()
+    sizes, kinds, dose_shapes = [], Counter[str](), Counter[str]()
+    for i in range(150):
+        resources = patient_resources(i, 9, date(2026, 10, 1), catalog)
+        sizes.append(len(resources))
+        assert resources[0]["resourceType"] == "Patient"
+        assert len({r["id"] for r in resources}) == len(resources)
+        for r in resources:
+            kinds[r["resourceType"]] += 1
+            for dosage in r.get("dosage") or r.get("dosageInstruction") or []:
+                qty = (dosage.get("doseAndRate") or [{}])[0].get("doseQuantity")
+                dose_shapes["missing" if qty is None else qty["unit"]] += 1
+            if "medicationReference" in r:
+                dose_shapes["reference"] += 1
+    assert 60 <= sum(sizes) / len(sizes) <= 250
+    assert max(sizes) <= 500
+    assert {"mg", "tablet", "missing", "reference"} <= set(dose_shapes)
+    assert kinds["Procedure"] > 0 and kinds["MedicationDispense"] > 0
+
+
+def test_cli(tmp_path: Path) -> None:
+    assert (
+        main(["synth", "--patients", "3", "--seed", "2", "--output", str(tmp_path), "--quiet"]) == 0
+    )
+    assert (tmp_path / "Patient.ndjson").read_bytes().count(b"\n") == 3
+    assert main(["synth", "--patients", "0", "--output", str(tmp_path)]) == 2
+
+
+def test_synthetic_resources_are_valid_r4() -> None:
+    from trdfhir.fhir.models import parse
+
+    catalog = build_catalog()
+    for m in catalog.medications[:20]:
+        parse(m)
+    for i in range(4):
+        for r in patient_resources(i, 21, date(2026, 10, 1), catalog):
+            parse(r)  # raises on anything the R4B models reject
