@@ -10,11 +10,13 @@ from .errors import (
     AuthError,
     FhirServerError,
     InputError,
+    LimitError,
     MappingError,
     SettingsError,
     StrictModeError,
     TrdFhirError,
 )
+from .limits import Limits
 from .mappings import Mappings, load_mappings
 from .settings import Settings
 
@@ -25,6 +27,8 @@ __all__ = [
     "AuthError",
     "FhirServerError",
     "InputError",
+    "LimitError",
+    "Limits",
     "MappingError",
     "Mappings",
     "Settings",

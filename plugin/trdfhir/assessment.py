@@ -5,6 +5,7 @@ Pure: the as-of date, settings and mappings are inputs; nothing reads the clock 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -13,8 +14,10 @@ from typing import Any
 from . import adequacy, outcomes
 from .episodes import current_episode
 from .errors import InputError, StrictModeError
+from .fhir.values import MAX_YEAR, MIN_YEAR
 from .findings import FindingInput, find_all
 from .ingest import read_record
+from .limits import DEFAULT_LIMITS, Limits, check_input, checkpoint, deadline
 from .mappings import Mappings, load_mappings
 from .model import AssessedTrial, Episode, Finding, Record, StageResult, Suggestion
 from .patterns import loss_of_effect, rechallenge_failure
@@ -45,11 +48,15 @@ class Assessment:
 
 def parse_as_of(value: date | str) -> date:
     if isinstance(value, date):
-        return value
-    try:
-        return date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise InputError(f"as-of date must be YYYY-MM-DD, got {value!r}") from None
+        day = value
+    else:
+        try:
+            day = date.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise InputError(f"as-of date must be YYYY-MM-DD, got {value!r}") from None
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise InputError(f"as-of date must be between the years {MIN_YEAR} and {MAX_YEAR}")
+    return day
 
 
 def resolve_settings(settings: Settings | Mapping[str, Any] | None, maps: Mappings) -> Settings:
@@ -65,12 +72,23 @@ def evaluate(
     settings: Settings | Mapping[str, Any] | None = None,
     mappings: Mappings | None = None,
     strict: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Assessment:
-    """Evaluate one patient's resources (a Bundle, a list of resources, or one resource)."""
+    """Evaluate one patient's resources (a Bundle, a list of resources, or one resource).
+
+    `limits` (limits.py): nesting depth and resource count of the input, and a time limit
+    (none by default); beyond them a LimitError, an InputError."""
     maps = mappings or load_mappings()
     cfg = resolve_settings(settings, maps)
     day = parse_as_of(as_of)
+    check_input(resources, limits)
+    with deadline(limits.max_seconds):
+        return _evaluate(resources, day, cfg, maps, strict)
+
+
+def _evaluate(resources: Any, day: date, cfg: Settings, maps: Mappings, strict: bool) -> Assessment:
     record = read_record(resources, maps, day)
+    checkpoint("reading the record")
     if strict and record.warnings:
         w = record.warnings[0]
         raise StrictModeError(
@@ -80,10 +98,13 @@ def evaluate(
             location=w.location,
         )
     episode = current_episode(record, maps, cfg, day)
+    checkpoint("finding the episode")
     trials = build_trials(record, episode, maps, cfg, day)
+    checkpoint("building trials")
     by_id = {t.id: t for t in trials}
     assessed = []
     for t in trials:
+        checkpoint("judging trials")
         adq = adequacy.judge(t, by_id, cfg)
         assessed.append(
             AssessedTrial(
@@ -92,10 +113,6 @@ def evaluate(
         )
     current = tuple(t for t in assessed if t.trial.in_current_episode)
     earlier = tuple(t for t in assessed if not t.trial.in_current_episode)
-    # Loss of effect can start before the episode's recorded onset: look at every trial still
-    # running in the episode.
-    episode_start = episode.start or date.min
-    running = [t for t in assessed if t.trial.end > episode_start]
     ctx = StagingContext(
         trials=current,
         earlier_trials=earlier,
@@ -104,10 +121,18 @@ def evaluate(
         mappings=maps,
         settings=cfg,
         as_of=day,
-        loss_of_effect=tuple(t.trial.id for t in running if loss_of_effect(t, record, maps, cfg)),
-        rechallenge_failures=tuple(t.trial.id for t in current if rechallenge_failure(t, earlier)),
     )
+    loss = {t.trial.id: p for t in current if (p := loss_of_effect(t, record, maps, cfg))}
+    counted = ctx.counted_failure
+    rechallenge = {
+        t.trial.id: e for t in current if (e := rechallenge_failure(t, earlier, counted))
+    }
+    ctx = dataclasses.replace(
+        ctx, loss_of_effect=tuple(loss), rechallenge_failures=tuple(rechallenge)
+    )
+    checkpoint("judging trials")
     stages = run_all(ctx)
+    checkpoint("staging")
     findings = find_all(
         FindingInput(
             record=record,
@@ -117,8 +142,11 @@ def evaluate(
             maps=maps,
             settings=cfg,
             as_of=day,
+            loss_of_effect=loss,
+            rechallenge=rechallenge,
         )
     )
+    checkpoint("findings")
     suggestions = suggest(
         SuggestionInput(
             findings=findings,

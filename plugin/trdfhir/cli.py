@@ -18,15 +18,25 @@ from typing import Any
 
 from .assessment import evaluate
 from .emit.format import fhir_format
-from .errors import EXIT_INPUT, EXIT_INTERNAL, InputError, SettingsError, TrdFhirError
+from .errors import (
+    EXIT_INPUT,
+    EXIT_INTERNAL,
+    InputError,
+    LimitError,
+    SettingsError,
+    TrdFhirError,
+    printable,
+)
 from .ingest.grouping import group_by_patient
 from .mappings import load_mappings
 from .report import render_text
 
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
 EXTRA_COMMANDS: dict[str, str] = {
+    "bulk": ".commands.bulk",
     "sandbox": ".commands.sandbox",
     "serve": ".commands.serve",
+    "synth": ".commands.synth",
     "sync": ".commands.sync",
     "validate": ".commands.validate",
 }
@@ -50,6 +60,8 @@ def read_input(path: str) -> list[tuple[str, Any]]:
         raise InputError(f"{label} is empty")
     try:
         return [(label, json.loads(stripped))]
+    except RecursionError:
+        raise LimitError(f"{label} nests JSON objects/arrays too deeply") from None
     except json.JSONDecodeError as whole:
         lines = stripped.splitlines()
         if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
@@ -63,6 +75,8 @@ def read_input(path: str) -> list[tuple[str, Any]]:
             continue
         try:
             resources.append(json.loads(line))
+        except RecursionError:
+            raise LimitError(f"{label} nests JSON too deeply", location=f"line {n}") from None
         except json.JSONDecodeError as exc:
             raise InputError(
                 f"{label} is not valid NDJSON: {exc.msg}", location=f"line {n}, column {exc.colno}"
@@ -177,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("TRDFHIR_DEBUG"):
             raise
         print(
-            f"trd-fhir: internal error: {type(exc).__name__}: {exc} "
+            f"trd-fhir: internal error: {type(exc).__name__}: {printable(str(exc))} "
             "(set TRDFHIR_DEBUG=1 for details; please report it)",
             file=sys.stderr,
         )

@@ -64,23 +64,30 @@ def _from_antidepressant_gap(record: Record, settings: Settings) -> Dated:
         if (exposure.start - run_end).days >= settings.episode_gap_days:
             first = exposure
         run_end = max(run_end, exposure.end or exposure.start + timedelta(days=1))
-    return first.start, "first antidepressant exposure after >= 8 weeks without one", first.resource
+    weeks = settings.episode_gap_days // 7
+    return first.start, f"first antidepressant after >= {weeks} weeks without one", first.resource
 
 
 def _last_relapse_after_remission(
     record: Record, maps: Mappings, settings: Settings
 ) -> Dated | None:
-    """The first score above remission after a remission held >= remission_hold_days."""
+    """The first score above remission after a remission held >= remission_hold_days: from the
+    first to the last of at least two consecutive scores at or below the cut-off."""
     found: Dated | None = None
-    remission_since: date | None = None
-    for score in sorted(record.scores, key=lambda s: s.day):
+    run: list[date] = []  # days of the current run of remission scores
+    for score in sorted(record.scores, key=lambda s: (s.day, s.scale)):
         scale = maps.scales.get(score.scale)
         if scale is None or scale.kind != "severity" or scale.remission_max is None:
             continue
         if score.value <= scale.remission_max:
-            remission_since = remission_since or score.day
+            run.append(score.day)
             continue
-        if remission_since and (score.day - remission_since).days >= settings.remission_hold_days:
-            found = (score.day, "relapse after a remission held >= 8 weeks", score.resources[0])
-        remission_since = None
+        if len(run) >= 2 and (run[-1] - run[0]).days >= settings.remission_hold_days:
+            weeks = settings.remission_hold_days // 7
+            found = (
+                score.day,
+                f"relapse after a remission held >= {weeks} weeks",
+                score.resources[0],
+            )
+        run = []
     return found

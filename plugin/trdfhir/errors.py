@@ -2,7 +2,8 @@
 
     TrdFhirError                 anything the user can act on; shown as one line, never a traceback
     ├── InputError               unusable FHIR input (bad JSON, wrong type, two patients, ...)
-    │   └── StrictModeError      input that only warnings would have let through, under --strict
+    │   ├── StrictModeError      input that only warnings would have let through, under --strict
+    │   └── LimitError           input beyond a limit: nesting depth, resource count, time
     ├── MappingError             a broken file in mappings/ (names file, row and field)
     ├── SettingsError            an unknown or ill-typed setting
     ├── AuthError                a token or JWT that failed validation
@@ -14,6 +15,7 @@ OperationOutcome issue code (http://hl7.org/fhir/R4/valueset-issue-type.html).
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 # CLI exit codes (retired codes are never reused).
@@ -27,17 +29,33 @@ EXIT_AUTH = 6
 EXIT_SETTINGS = 7
 
 
+MAX_MESSAGE_CHARS = 500
+# control characters, line and paragraph separators, and the bidirectional overrides that make
+# text display in another order than it reads ("trojan source")
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
+
+
+def printable(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """One line of text that shows what it says: characters that break lines, forge log
+    lines or reorder text shown as escapes (\\n, \\u202e); at most `limit` characters.
+    Messages quote input values, so they go through this."""
+    text = _UNPRINTABLE.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class TrdFhirError(Exception):
-    """Base of every error a user can act on."""
+    """Base of every error a user can act on. The message and location are made printable
+    (one line, no control characters, bounded): they quote input values."""
 
     exit_code: ClassVar[int] = EXIT_INTERNAL
     http_status: ClassVar[int] = 500
     issue_code: ClassVar[str] = "exception"
 
     def __init__(self, message: str, *, location: str | None = None) -> None:
+        message = printable(str(message))
         super().__init__(message)
         self.message = message
-        self.location = location
+        self.location = printable(location, 200) if location else location
 
     def one_line(self) -> str:
         where = f" (at {self.location})" if self.location else ""
@@ -64,6 +82,12 @@ class StrictModeError(InputError):
     exit_code = EXIT_STRICT
 
 
+class LimitError(InputError):
+    """The input is too deep, too large or takes too long to evaluate (limits.py)."""
+
+    issue_code = "too-costly"
+
+
 class MappingError(TrdFhirError):
     exit_code = EXIT_MAPPING
     http_status = 500
@@ -88,7 +112,13 @@ class FhirServerError(TrdFhirError):
     issue_code = "transient"
 
     def __init__(
-        self, message: str, *, location: str | None = None, status: int | None = None
+        self,
+        message: str,
+        *,
+        location: str | None = None,
+        status: int | None = None,
+        unreachable: bool = False,
     ) -> None:
         super().__init__(message, location=location)
-        self.status = status
+        self.status = status  # the HTTP status, when it was one
+        self.unreachable = unreachable  # no answer at all: refused, timed out, reset

@@ -5,14 +5,15 @@ Each finding names its evidence (resource references); severity, text and source
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from .mappings import Mappings
-from .model import AssessedTrial, Episode, Finding, Record
-from .patterns import loss_of_effect, rechallenge_failure
+from .model import AssessedTrial, Episode, Finding, Record, Score
+from .patterns import latest_trial
 from .settings import Settings
+from .trials import not_taken_claims
 
 CODE_ORDER = (
     "safety-item9 inadequate-dose inadequate-duration unknown-dose non-adherence intolerance "
@@ -34,6 +35,12 @@ class FindingInput:
     maps: Mappings
     settings: Settings
     as_of: date
+    loss_of_effect: Mapping[str, tuple[Score, Score]] = field(default_factory=dict)
+    rechallenge: Mapping[str, AssessedTrial] = field(default_factory=dict)  # current id -> earlier
+
+    @property
+    def all_trials(self) -> tuple[AssessedTrial, ...]:
+        return (*self.earlier, *self.trials)
 
 
 def find_all(ctx: FindingInput) -> list[Finding]:
@@ -58,6 +65,11 @@ def find_all(ctx: FindingInput) -> list[Finding]:
 
 
 Raw = list[tuple[str, tuple[str, ...], str]]
+
+
+def _in_episode(ctx: FindingInput, day: date) -> bool:
+    start = ctx.episode.start
+    return start is None or day >= start - timedelta(days=ctx.settings.episode_start_grace_days)
 
 
 def _one(code: str, evidence: Sequence[str], details: Sequence[str]) -> Raw:
@@ -115,13 +127,19 @@ def _pseudo_resistance(ctx: FindingInput) -> Raw:
         [f"{t.trial.agent}: {', '.join(t.adequacy.reasons)} not recorded" for t in unknown],
     )
     poor = [t for t in ctx.trials if t.trial.non_adherence]
+    never = [
+        e
+        for e, host in not_taken_claims(ctx.record, [t.trial for t in ctx.all_trials])
+        if host is None and _in_episode(ctx, e.start)
+    ]
     out += _one(
         "non-adherence",
-        [r for t in poor for r in t.trial.non_adherence],
+        [*(r for t in poor for r in t.trial.non_adherence), *(e.resource for e in never)],
         [
             f"{t.trial.agent}" + (f" (PDC {t.trial.pdc:.0%})" if t.trial.pdc is not None else "")
             for t in poor
-        ],
+        ]
+        + [f"{e.ingredient} recorded as not taken" for e in never],
     )
     intolerant = [t for t in ctx.trials if t.outcome.status == "intolerance"]
     out += _one(
@@ -205,11 +223,8 @@ def _complexity(ctx: FindingInput) -> Raw:
 
 def _course(ctx: FindingInput) -> Raw:
     out: Raw = []
-    lost = [
-        (t, pair)
-        for t in ctx.trials
-        if (pair := loss_of_effect(t, ctx.record, ctx.maps, ctx.settings))
-    ]
+    by_id = {t.trial.id: t for t in ctx.trials}
+    lost = [(by_id[i], pair) for i, pair in ctx.loss_of_effect.items()]
     out += _one(
         "loss-of-effect",
         [r for t, (a, b) in lost for r in (*t.trial.resources, *a.resources, *b.resources)],
@@ -219,7 +234,7 @@ def _course(ctx: FindingInput) -> Raw:
             for t, (a, b) in lost
         ],
     )
-    again = [(t, e) for t in ctx.trials if (e := rechallenge_failure(t, ctx.earlier))]
+    again = [(by_id[i], e) for i, e in ctx.rechallenge.items()]
     out += _one(
         "rechallenge-failure",
         [r for t, e in again for r in (*t.trial.resources, *e.trial.resources)],
@@ -229,7 +244,7 @@ def _course(ctx: FindingInput) -> Raw:
             for t, e in again
         ],
     )
-    latest = max(ctx.trials, key=lambda t: (t.trial.start, t.trial.id), default=None)
+    latest = latest_trial(ctx.trials)
     if latest and latest.outcome.status in ("response", "partial"):
         out += _one(
             "residual-symptoms",

@@ -142,6 +142,9 @@ class Mappings:
     settings: Settings
     dm_trd_weights: dict[str, float]
     dm_trd_verified: bool
+    # Drug names by their first word, each with its compiled whole-word pattern: the name fallback
+    # only tries the names whose first word occurs in the text.
+    name_patterns: dict[str, tuple[tuple[re.Pattern[str], Drug], ...]] = field(default_factory=dict)
     unverified: frozenset[str] = field(default=frozenset())  # "file:table:row", unverified rows
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
@@ -389,5 +392,17 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         settings=settings,
         dm_trd_weights={r["item"]: r["weight"] for r in weights},
         dm_trd_verified=all(r["confidence"] == "verified" for r in weights),
+        name_patterns=_name_patterns(drugs_by_name),
         unverified=unverified,
     )
+
+
+def _name_patterns(
+    names: dict[str, Drug],
+) -> dict[str, tuple[tuple[re.Pattern[str], Drug], ...]]:
+    index: dict[str, list[tuple[re.Pattern[str], Drug]]] = {}
+    for name, drug in sorted(names.items()):
+        first = re.match(r"\w+", name)
+        pattern = re.compile(rf"\b{re.escape(name)}\b")
+        index.setdefault(first[0] if first else name, []).append((pattern, drug))
+    return {word: tuple(items) for word, items in index.items()}

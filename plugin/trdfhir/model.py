@@ -14,6 +14,8 @@ from datetime import date
 from itertools import pairwise
 from typing import Literal
 
+from .errors import printable
+
 TrialKind = Literal["antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine"]
 AdequacyStatus = Literal["adequate", "inadequate", "indeterminate"]
 OutcomeClass = Literal[
@@ -40,6 +42,10 @@ class DataWarning:
     code: str  # e.g. missing-date, implausible-dose, after-as-of, unexpected-unit
     diagnostic: str
     location: str  # "MedicationStatement/ms1" or "MedicationStatement/ms1.dosage[0]"
+
+    def __post_init__(self) -> None:  # they quote input values (units, ...): one printable line
+        object.__setattr__(self, "diagnostic", printable(self.diagnostic))
+        object.__setattr__(self, "location", printable(self.location, 200))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,6 +146,12 @@ class UnmappedCode:
     display: str | None
     resource: str
 
+    def __post_init__(self) -> None:  # input text, shown in findings and cards: printable
+        for name in ("system", "code", "display"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                object.__setattr__(self, name, printable(value, 200))
+
 
 @dataclass(frozen=True, kw_only=True)
 class Record:
@@ -196,6 +208,7 @@ class Trial:
     laterality: str | None = None
     augmented_by: tuple[str, ...] = ()
     combined_with: tuple[str, ...] = ()
+    combination_added: bool = False  # an antidepressant was added on top after this one started
     augmentation_overlap_days: int | None = None  # augmentation trials: days on the antidepressant
     attached_to: str | None = None  # augmentation trials: id of the antidepressant trial
     stop_reason: StopReason | None = None

@@ -136,15 +136,12 @@ def _inferred(trial: Trial, trials: Sequence[Trial], settings: Settings) -> str 
     """The usual EHR phenotype: a switch, or an agent added on top, implies a failure."""
     if trial.kind != "antidepressant":
         return None
+    if trial.stop_reason == "non-adherence":
+        return None  # stopped because it was not taken: no evidence about efficacy
     if trial.augmented_by:
         return f"augmented with {', '.join(trial.augmented_by)}"
-    added = [
-        t.agent
-        for t in trials
-        if t.kind == "antidepressant" and t.agent in trial.combined_with and t.start > trial.start
-    ]
-    if added:
-        return f"{', '.join(sorted(set(added)))} added on top"
+    if trial.combination_added:
+        return "another antidepressant added on top"
     if trial.ongoing:
         return None
     limit = trial.end + timedelta(days=settings.trial_gap_days)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import date
+from collections.abc import Callable, Sequence
 
 from .mappings import Mappings
 from .model import AssessedTrial, Record, Score
@@ -42,10 +41,13 @@ def loss_of_effect(
 
 
 def rechallenge_failure(
-    trial: AssessedTrial, earlier: Sequence[AssessedTrial]
+    trial: AssessedTrial,
+    earlier: Sequence[AssessedTrial],
+    counted_failure: Callable[[AssessedTrial], bool],
 ) -> AssessedTrial | None:
-    """An earlier-episode trial of the same drug that worked, for a current trial that failed."""
-    if trial.trial.kind != "antidepressant" or not trial.failed:
+    """An earlier-episode trial of the same drug that worked, for a current trial whose failure
+    counts (adequate, and of evidence this evaluation accepts)."""
+    if trial.trial.kind != "antidepressant" or not counted_failure(trial):
         return None
     return next(
         (
@@ -59,6 +61,14 @@ def rechallenge_failure(
     )
 
 
-def latest_on_or_before(days: Sequence[date], as_of: date) -> date | None:
-    eligible = [d for d in days if d <= as_of]
-    return max(eligible) if eligible else None
+def latest_trial(trials: Sequence[AssessedTrial], *kinds: str) -> AssessedTrial | None:
+    """The latest treatment (of the given kinds): latest start, then later end, then id. An
+    augmentation attached to an antidepressant belongs to that trial, not a treatment of its own.
+    The one definition of "the latest trial" for the spectrum, findings and suggestions."""
+    candidates = [
+        t
+        for t in trials
+        if (not kinds or t.trial.kind in kinds)
+        and not (t.trial.kind == "augmentation" and t.trial.attached_to)
+    ]
+    return max(candidates, key=lambda t: (t.trial.start, t.trial.end, t.trial.id), default=None)

@@ -189,7 +189,10 @@ def settings_document(port: int, database: str, data_dir: Path) -> dict[str, Any
 
 
 def port_is_free(port: int) -> bool:
+    """Nothing listens on the port. Connections of a server just stopped (TIME_WAIT) do not
+    count: the server binds with SO_REUSEADDR, as this check does."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:

@@ -13,6 +13,7 @@ from datetime import date, timedelta
 from .errors import MappingError
 from .mappings import Mappings
 from .model import AssessedTrial, Finding, Record, StageResult, Suggestion
+from .patterns import latest_trial
 from .settings import Settings
 
 
@@ -37,8 +38,7 @@ class SuggestionInput:
 
 def current_trial(ctx: SuggestionInput) -> AssessedTrial | None:
     """The latest antidepressant trial of the episode, if ongoing or recently ended."""
-    ads = [t for t in ctx.trials if t.trial.kind == "antidepressant"]
-    latest = max(ads, key=lambda t: (t.trial.start, t.trial.id), default=None)
+    latest = latest_trial(ctx.trials, "antidepressant")
     if latest is None:
         return None
     recent = ctx.as_of - timedelta(days=ctx.settings.current_trial_recent_days)
@@ -90,14 +90,17 @@ def _adherence(ctx: SuggestionInput) -> str | None:
     return f"adherence unknown for failed trials: {', '.join(unknown)}" if unknown else None
 
 
+_SCREENS = {"mdq": "bipolarity (MDQ)", "adhd-screen": "ADHD", "ptsd-screen": "PTSD"}
+
+
 def _screen(ctx: SuggestionInput) -> str | None:
     positive = sorted(ctx.codes & {"possible-bipolar", "possible-adhd", "possible-ptsd"})
     if positive:
         return "on record: " + ", ".join(positive)
     since = ctx.as_of - timedelta(days=ctx.settings.lab_lookback_days)
-    if any(m.kind == "mdq" and m.day >= since for m in ctx.record.markers):
-        return None
-    return f"no MDQ since {since.isoformat()}"
+    done = {m.kind for m in ctx.record.markers if m.day >= since}
+    missing = [label for kind, label in _SCREENS.items() if kind not in done]
+    return f"no screen since {since.isoformat()} for: {', '.join(missing)}" if missing else None
 
 
 def _workup(ctx: SuggestionInput) -> str | None:

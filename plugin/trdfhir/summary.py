@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
+from .fhir.values import json_number
 from .model import AssessedTrial, ScorePoint
 
 if TYPE_CHECKING:
@@ -116,7 +117,4 @@ def score_json(point: ScorePoint | None) -> dict[str, Any] | None:
 
 def number(value: float | None) -> float | int | None:
     """JSON numbers: whole numbers as ints, others rounded to 2 places (stable bytes)."""
-    if value is None:
-        return None
-    rounded = round(float(value), 2)
-    return int(rounded) if rounded == int(rounded) else rounded
+    return None if value is None else json_number(value)

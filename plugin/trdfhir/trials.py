@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from itertools import pairwise
 
+from .limits import checkpoint
 from .mappings import Mappings
 from .model import DoseStep, Episode, Exposure, Record, Session, Trial
 from .settings import Settings
@@ -31,11 +32,16 @@ def build_trials(
     courses = _courses(record.sessions, maps, settings, as_of)
     trials = sorted([*drug_trials, *courses], key=lambda t: (t.start, _KIND_ORDER[t.kind], t.agent))
     trials = [dataclasses.replace(t, id=f"t{i}") for i, t in enumerate(trials, start=1)]
+    trials = _attach_not_taken(record, trials)
     trials = _link_augmentation(trials, maps, settings)
     trials = _link_combinations(trials, settings)
     if episode.start is not None:
-        earliest = episode.start - timedelta(days=settings.episode_start_grace_days)
-        trials = [dataclasses.replace(t, in_current_episode=t.start >= earliest) for t in trials]
+        start = episode.start
+        earliest = start - timedelta(days=settings.episode_start_grace_days)
+        trials = [
+            dataclasses.replace(t, in_current_episode=t.start >= earliest or t.end > start)
+            for t in trials
+        ]
     return trials
 
 
@@ -49,13 +55,35 @@ def _end(e: Exposure) -> date:
 def _drug_trials(record: Record, maps: Mappings, settings: Settings, as_of: date) -> list[Trial]:
     groups: dict[tuple[str, str], list[Exposure]] = defaultdict(list)
     for e in record.exposures:
-        if e.role in ("antidepressant", "augmentation"):
+        if e.role in ("antidepressant", "augmentation") and not e.not_taken:
             groups[(e.role, e.ingredient)].append(e)
     trials = []
     for (role, _ingredient), exposures in sorted(groups.items()):
         for cluster in _clusters(sorted(exposures, key=lambda e: (e.start, _end(e))), settings):
+            checkpoint("building trials")
             trials.append(_drug_trial(role, cluster, record, maps, settings, as_of))
     return trials
+
+
+def not_taken_claims(
+    record: Record, trials: Sequence[Trial]
+) -> list[tuple[Exposure, Trial | None]]:
+    """Each `not-taken` claim with the trial of the same drug it falls in (None: the drug was
+    never taken at that time). A claim that a drug was not taken is adherence evidence, never a
+    trial of its own."""
+    out = []
+    for e in record.exposures:
+        if e.not_taken:
+            host = next(
+                (
+                    t
+                    for t in trials
+                    if t.agent == e.ingredient and e.start < t.end and _end(e) > t.start
+                ),
+                None,
+            )
+            out.append((e, host))
+    return out
 
 
 def _clusters(exposures: list[Exposure], settings: Settings) -> list[list[Exposure]]:
@@ -120,6 +148,7 @@ def _dose_steps(cluster: list[Exposure]) -> tuple[DoseStep, ...]:
     bounds = sorted({b for e in cluster for b in (e.start, _end(e))})
     steps: list[DoseStep] = []
     for seg_start, seg_end in pairwise(bounds):
+        checkpoint("building trials")
         covering = [e for e in cluster if e.start <= seg_start < _end(e)]
         if covering:
             known = [e.daily_dose_mg for e in covering if e.daily_dose_mg is not None]
@@ -146,8 +175,12 @@ def _adherence(
 ) -> tuple[tuple[str, ...], bool, float | None]:
     """Resources documenting non-adherence, whether adherence is known, and the PDC."""
     refs = {e.resource for e in cluster}
-    evidence = {e.resource for e in cluster if e.not_taken or e.adherence == "non-adherent"}
-    known = any(e.adherence is not None or e.not_taken for e in cluster)
+    evidence = {
+        e.resource
+        for e in cluster
+        if e.adherence == "non-adherent" or e.stop_reason == "non-adherence"
+    }
+    known = bool(evidence) or any(e.adherence is not None for e in cluster)
     for note in record.adherence:
         about = bool(set(note.focus) & refs) if note.focus else start <= note.day < end
         if about:
@@ -157,14 +190,32 @@ def _adherence(
     dispenses = [e for e in cluster if e.source_type == "dispense" and e.end is not None]
     pdc = None
     if dispenses:
+        # Over the dispensing window only: statements or orders around it say nothing of supply.
+        first = min(e.start for e in dispenses)
+        last = min(max(_end(e) for e in dispenses), end)
         covered = {
             e.start + timedelta(days=i) for e in dispenses for i in range((_end(e) - e.start).days)
         }
-        pdc = round(len([d for d in covered if start <= d < end]) / max((end - start).days, 1), 3)
+        days = max((last - first).days, 1)
+        pdc = round(len([d for d in covered if first <= d < last]) / days, 3)
         known = True
         if pdc < settings.pdc_min:
             evidence.update(e.resource for e in dispenses)
     return tuple(sorted(evidence)), known, pdc
+
+
+def _attach_not_taken(record: Record, trials: list[Trial]) -> list[Trial]:
+    by_id = {t.id: t for t in trials}
+    for claim, host in not_taken_claims(record, trials):
+        if host is not None:
+            t = by_id[host.id]
+            by_id[host.id] = dataclasses.replace(
+                t,
+                non_adherence=tuple(sorted({*t.non_adherence, claim.resource})),
+                adherence_known=True,
+                resources=tuple(sorted({*t.resources, claim.resource})),
+            )
+    return [by_id[t.id] for t in trials]
 
 
 # -- procedure courses -------------------------------------------------------------------------
@@ -251,7 +302,10 @@ def _link_augmentation(trials: list[Trial], maps: Mappings, settings: Settings) 
             if group == "lithium"
             else settings.augmentation_min_days
         )
-        best = max(antidepressants, key=lambda ad: (_overlap(aug, ad), ad.start), default=None)
+        # Augmentation is an agent ADDED to a running antidepressant: one already taken when the
+        # antidepressant started is not augmentation of it.
+        hosts = [ad for ad in antidepressants if ad.start < aug.start]
+        best = max(hosts, key=lambda ad: (_overlap(aug, ad), ad.start), default=None)
         overlap = _overlap(aug, best) if best else 0
         attached = best is not None and overlap >= need
         by_id[aug.id] = dataclasses.replace(
@@ -267,14 +321,22 @@ def _link_augmentation(trials: list[Trial], maps: Mappings, settings: Settings) 
 
 def _link_combinations(trials: list[Trial], settings: Settings) -> list[Trial]:
     partners: dict[str, list[str]] = defaultdict(list)
+    added: set[str] = set()  # trials another antidepressant was added on top of
     antidepressants = [t for t in trials if t.kind == "antidepressant"]
     for i, a in enumerate(antidepressants):
+        checkpoint("building trials")
         for b in antidepressants[i + 1 :]:
             if a.agent != b.agent and _overlap(a, b) >= settings.combination_min_days:
                 partners[a.id].append(b.agent)
                 partners[b.id].append(a.agent)
+                if a.start != b.start:
+                    added.add(a.id if a.start < b.start else b.id)
     return [
-        dataclasses.replace(t, combined_with=tuple(sorted(set(partners[t.id]))))
+        dataclasses.replace(
+            t,
+            combined_with=tuple(sorted(set(partners[t.id]))),
+            combination_added=t.id in added,
+        )
         if t.id in partners
         else t
         for t in trials

@@ -171,6 +171,9 @@ BASE = {"functional-outcomes", "clinimetric-assessment"}
 FAILED = {"augment-or-switch", "assess-adherence"}
 # Regulatory met or Maudsley moderate/severe (neuromodulation-referral); any TRD model met.
 TRD = {"neuromodulation-referral", "shared-decision"}
+# An MDQ alone is not the whole screen: the spec asks for bipolarity, ADHD and PTSD screens in
+# 12 months, so a record without ADHD and PTSD screens gets screen-misdiagnosis.
+SCREEN = {"screen-misdiagnosis"}
 # No TSH / 25-OH vitamin D in 12 months.
 NO_LABS_F = {"tsh-not-checked", "vitamin-d-not-checked"}
 
@@ -211,7 +214,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "upper_bound": ub(True, 1, 2.5, 5, 0),  # no indeterminate trial: same as confirmed
         # Labs (TSH 2.1, vit D 31) and a negative MDQ on 2026-02-10, within 12 months.
         "findings": {"no-psychotherapy-trial"},
-        "suggestions": BASE | FAILED | TRD | {"psychotherapy-trial"},  # regulatory met
+        "suggestions": SCREEN | BASE | FAILED | TRD | {"psychotherapy-trial"},  # regulatory met
     },
     # ---------------------------------------------------------------------------------------------
     "02-ssri-snri-tca-lithium-maoi-ect.json": {
@@ -264,7 +267,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "findings": {"chronic-episode", "no-psychotherapy-trial"},  # 30 > 24 months
         # WSAS 2026-09-24 (within 183 d): no functional-outcomes. No current trial (phenelzine
         # ended 2026-07-12, > 30 d before the as-of date): no optimise-trial.
-        "suggestions": {"clinimetric-assessment"} | FAILED | TRD | {"psychotherapy-trial"},
+        "suggestions": SCREEN | {"clinimetric-assessment"} | FAILED | TRD | {"psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "03-subtherapeutic-doses-only.json": {
@@ -363,7 +366,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "findings": {"residual-symptoms", "no-psychotherapy-trial"},
         # No TRD model met (TR I, ESM non-responder, MSM mild, Conway 0): no shared-decision,
         # no neuromodulation-referral.
-        "suggestions": BASE | FAILED | {"sequential-psychotherapy", "psychotherapy-trial"},
+        "suggestions": SCREEN | BASE | FAILED | {"sequential-psychotherapy", "psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "06-medicationrequest-only.json": {
@@ -487,7 +490,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "upper_bound": ub(False, 1, 1, 6, 0),
         "findings": {"loss-of-effect", "no-psychotherapy-trial"},
         # WSAS 2026-08-24: no functional-outcomes. No TRD model met.
-        "suggestions": {"clinimetric-assessment"} | FAILED
+        "suggestions": SCREEN | {"clinimetric-assessment"} | FAILED
         | {"loss-of-effect-psychotherapy", "psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
@@ -521,7 +524,8 @@ EXPECTED: dict[str, dict[str, Any]] = {
         # symptoms").
         "findings": {"residual-symptoms", "no-psychotherapy-trial"},
         # Adherence known from dispensing (PDC 100 %): no assess-adherence. WSAS 07-16.
-        "suggestions": {"clinimetric-assessment", "augment-or-switch", "sequential-psychotherapy",
+        "suggestions": SCREEN
+        | {"clinimetric-assessment", "augment-or-switch", "sequential-psychotherapy",
                         "psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
@@ -582,7 +586,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ),
         "upper_bound": ub(True, 1, 2.5, 7, 0),
         "findings": {"no-outcome-measure", "no-psychotherapy-trial"},  # labs + MDQ 2026-01-19
-        "suggestions": BASE | FAILED | TRD | {"measurement-based-care", "psychotherapy-trial"},
+        "suggestions": SCREEN
+        | BASE
+        | FAILED
+        | TRD
+        | {"measurement-based-care", "psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "13-intolerance-stop.json": {
@@ -642,7 +650,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ),
         "upper_bound": ub(False, 1, 1, 5, 0),
         "findings": {"non-adherence", "borderline-personality", "no-psychotherapy-trial"},
-        "suggestions": BASE | FAILED | {"psychotherapy-trial"},
+        "suggestions": SCREEN | BASE | FAILED | {"psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "15-medical-mimics.json": {
@@ -668,7 +676,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         # months -> no *-not-checked. MDQ negative 2026-05-04.
         "findings": {"hypothyroidism", "sleep-apnea", "vitamin-d-deficiency",
                      "no-psychotherapy-trial"},
-        "suggestions": BASE | FAILED | TRD | {"medical-workup", "psychotherapy-trial"},
+        "suggestions": SCREEN | BASE | FAILED | TRD | {"medical-workup", "psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "16-adhd-ptsd-short-ipt.json": {
@@ -723,7 +731,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         # Carbamazepine 200 mg x 2 (RxNorm 2002) active since 2022, overlapping both SSRIs;
         # metformin RxNorm 6809 is in no mapping file.
         "findings": {"metabolic-inducer", "unmapped-code", "no-psychotherapy-trial"},
-        "suggestions": BASE | FAILED | TRD | {"psychotherapy-trial"},  # regulatory met
+        "suggestions": SCREEN | BASE | FAILED | TRD | {"psychotherapy-trial"},  # regulatory met
     },
     # ---------------------------------------------------------------------------------------------
     "18-rechallenge-failure.json": {
@@ -756,7 +764,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ),
         "upper_bound": ub(True, 2, 2.5, 6, 1),
         "findings": {"rechallenge-failure", "no-psychotherapy-trial"},
-        "suggestions": BASE | FAILED | TRD | {"psychotherapy-trial"},
+        "suggestions": SCREEN | BASE | FAILED | TRD | {"psychotherapy-trial"},
     },
     # ---------------------------------------------------------------------------------------------
     "19-markowitz-chronic-refractory.json": {
@@ -794,7 +802,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "upper_bound": ub(True, 2, 3, 8, 2),
         "findings": {"chronic-episode"},  # 26 > 24; adequate CBT; labs + MDQ 2026-02-16
         # WSAS 2026-10-26: no functional-outcomes; C met: no clinimetric-assessment.
-        "suggestions": FAILED | TRD,
+        "suggestions": SCREEN | FAILED | TRD,
     },
     # ---------------------------------------------------------------------------------------------
     "20-tca-rtms-esketamine.json": {
@@ -832,7 +840,7 @@ EXPECTED: dict[str, dict[str, Any]] = {
         ),
         "upper_bound": ub(True, 3, 3, 7, 2),
         "findings": {"no-psychotherapy-trial"},  # labs + MDQ 2026-02-16
-        "suggestions": BASE | FAILED | TRD | {"psychotherapy-trial"},
+        "suggestions": SCREEN | BASE | FAILED | TRD | {"psychotherapy-trial"},
     },
 }
 # fmt: on

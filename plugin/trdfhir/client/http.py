@@ -23,9 +23,11 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from .. import logsafety
 from ..errors import FhirServerError
 
 log = logging.getLogger("trdfhir.client")
+logsafety.install()  # urllib3 logs request URLs, which carry patient ids
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses that say the server did not act on the request: safe to retry even a plain POST.
@@ -156,7 +158,7 @@ def send(
             wait = policy.wait_before(attempt, None)
             if not retryable or not _room(policy, attempt, start, wait, clock):
                 tries = f" after {attempt} tries" if attempt > 1 else ""
-                raise FhirServerError(f"{what}: {failure}{tries}") from None
+                raise FhirServerError(f"{what}: {failure}{tries}", unreachable=True) from None
             sleep(wait)
             continue
         status = response.status_code

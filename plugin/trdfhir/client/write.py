@@ -422,6 +422,18 @@ class WritePlan:
         return {"new": list(self.new), "present": list(self.present), "refresh": list(self.refresh)}
 
 
+def _tag_searches(resource: Any) -> list[str]:
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    tags = meta.get("tag") if isinstance(meta, dict) else None
+    return [
+        f"_tag={t['system']}|{t['code']}"
+        for t in tags or []
+        if isinstance(t, dict)
+        and isinstance(t.get("system"), str)
+        and isinstance(t.get("code"), str)
+    ]
+
+
 def _existence_query(entry: Mapping[str, Any]) -> tuple[str, str] | None:
     """(type, search) that finds what an entry would touch; None when it always creates."""
     request = entry["request"]
@@ -433,7 +445,9 @@ def _existence_query(entry: Mapping[str, Any]) -> tuple[str, str] | None:
         return (rtype, str(condition).lstrip("?")) if condition else None
     if method in ("PUT", "PATCH"):
         if query:
-            return rtype, query
+            # An update changes nothing only if a match already carries every tag of the new
+            # content (a writer can tag a content hash to make that checkable).
+            return rtype, "&".join([query, *_tag_searches(entry.get("resource"))])
         parts = path.strip("/").split("/")
         return (rtype, f"_id={parts[1]}") if len(parts) >= 2 else None
     return None

@@ -10,6 +10,7 @@ docs/service.md lists the endpoints and every setting.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 DEFAULT_HOST = "127.0.0.1"
@@ -28,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--log-level",
         default="info",
         choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn log level (default info)",
+        help="log level of uvicorn and of trd-fhir's own log (default info)",
     )
 
 
@@ -49,6 +50,19 @@ def faces(base: str, *, smart_app: bool, fhir_base: str | None) -> list[str]:
     else:
         lines.append("SMART app          (not in this build)")
     return lines
+
+
+def own_log(level: str) -> None:
+    """trd-fhir's log lines (CDS calls, refused JWTs, FHIR interactions: never PHI or tokens)
+    on stderr next to uvicorn's, at the same level."""
+    logger = logging.getLogger("trdfhir")
+    logger.setLevel(level.upper())
+    if not any(getattr(h, "trdfhir_serve", False) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.trdfhir_serve = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+        logger.propagate = False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -72,5 +86,6 @@ def run(args: argparse.Namespace) -> int:
             "TRDFHIR_CDS_AUTH_REQUIRED=false for local testing\n"
         )
         sys.stderr.flush()
+    own_log(args.log_level)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0

@@ -2,12 +2,18 @@
 
     trd-fhir sync --fhir-base URL --patient ID [--as-of DATE] [--write [--dry-run]]
     trd-fhir sync --fhir-base URL --all --write --format json
+    trd-fhir sync --fhir-base URL --all --write --resume sync-state.jsonl   # skips finished ones
 
 Credentials: --token (or $TRDFHIR_TOKEN), or SMART backend services with --backend-client-id,
 --backend-key (PEM or JWK) and --token-url (else discovered from the server's
 .well-known/smart-configuration). With --write the assessment is written back as one
 transaction Bundle (Observations, draft CarePlan, Provenance); resources already on the server
 are not written again. --dry-run shows what would be written without writing.
+
+--resume FILE records each patient finished without error (one JSON line each, appended and
+flushed as it happens); a later run with the same FILE skips them, so an interrupted `--all` (the
+server stopped, a 429 storm, Ctrl-C) goes on where it stopped. The file also records the server,
+the as-of date and whether the run writes: a run with other values refuses it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import IO, Any
 
 import requests
@@ -130,6 +137,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="with --write: show what would be written"
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--resume",
+        metavar="FILE",
+        help="record finished patients in FILE and skip those it already lists (resumable --all)",
+    )
     parser.add_argument(
         "--write-mode",
         choices=("auto", "transaction", "conditional"),
@@ -321,11 +333,88 @@ def totals(results: Sequence[SyncResult]) -> dict[str, int]:
     }
 
 
+# After its retries, a server still answering these is refusing service: stop, don't hammer it.
+REFUSING_STATUSES = (429, 503)
+
+
 def _fatal(error: TrdFhirError) -> bool:
-    """Errors after which the other patients would fail the same way."""
+    """Errors after which the other patients would fail the same way: credentials refused, the
+    server unreachable, or still rate-limiting/unavailable after the client's bounded retries."""
     return isinstance(error, AuthError) or (
-        isinstance(error, FhirServerError) and error.status is None
+        isinstance(error, FhirServerError)
+        and (error.unreachable or error.status in REFUSING_STATUSES)
     )
+
+
+class ResumeState:
+    """--resume FILE: a JSON-lines file, first the run's identity, then one line per patient
+    finished without error. Appended and flushed patient by patient, so an interruption at any
+    point loses nothing recorded; a line torn by an interruption is ignored."""
+
+    def __init__(self, path: Path, run: dict[str, Any], done: set[str]) -> None:
+        self.path = path
+        self.run = run
+        self.done = done
+
+    @classmethod
+    def open(cls, path: str, *, server: str, as_of: date | None, write: bool) -> ResumeState:
+        """Load FILE (or start it). `as_of` None: take the recorded one."""
+        file = Path(path)
+        run: dict[str, Any] | None = None
+        done: set[str] = set()
+        if file.exists():
+            try:
+                text = file.read_text(encoding="utf-8")
+                if text and not text.endswith("\n"):  # torn: new lines start on a line of their own
+                    with file.open("a", encoding="utf-8") as out:
+                        out.write("\n")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"cannot read the resume file {path}: {exc}") from None
+            for n, line in enumerate(text.splitlines()):
+                try:
+                    item = json.loads(line)
+                except ValueError:
+                    if n > 0:
+                        continue  # torn by an interruption
+                    raise SettingsError(f"{path} is not a trd-fhir resume file") from None
+                if n == 0:
+                    if not isinstance(item, dict) or item.get("trd-fhir-sync") != 1:
+                        raise SettingsError(f"{path} is not a trd-fhir resume file")
+                    run = item
+                elif isinstance(item, dict) and isinstance(item.get("done"), str):
+                    done.add(item["done"])
+        if run is None:
+            when = (as_of or date.today()).isoformat()
+            run = {"trd-fhir-sync": 1, "server": server, "as_of": when, "write": write}
+            try:
+                file.write_text(json.dumps(run) + "\n", encoding="utf-8")
+            except OSError as exc:
+                raise SettingsError(f"cannot write the resume file {path}: {exc}") from None
+            return cls(file, run, done)
+        asked = {"server": server, "write": write}
+        if as_of is not None:
+            asked["as_of"] = as_of.isoformat()
+        differs = [k for k, v in asked.items() if run.get(k) != v]
+        if differs:
+            raise SettingsError(
+                f"{path} records another run (its {', '.join(differs)} differ); "
+                "use another file, or delete it to start again"
+            )
+        return cls(file, run, done)
+
+    @property
+    def as_of(self) -> date:
+        return date.fromisoformat(str(self.run["as_of"]))
+
+    def record(self, patient_id: str) -> None:
+        try:
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps({"done": patient_id}) + "\n")
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            raise SettingsError(f"cannot write the resume file {self.path}: {exc}") from None
+        self.done.add(patient_id)
 
 
 def _log_to_stderr() -> None:
@@ -354,6 +443,8 @@ def run(args: argparse.Namespace) -> int:
     as_of = parse_as_of(args.as_of or date.today().isoformat())
     if args.dry_run and not args.write:
         raise SettingsError("--dry-run goes with --write")
+    if args.resume and args.dry_run:
+        raise SettingsError("--resume records what was written; it does not go with --dry-run")
     if args.page_size < 1 or args.timeout <= 0:
         raise SettingsError("--page-size and --timeout must be positive")
     emitter = emit_bundle if args.write else None
@@ -373,9 +464,26 @@ def run(args: argparse.Namespace) -> int:
             allow_insecure_http=args.allow_http,
         ) as client:
             client.capabilities()  # fail early: unreachable, not FHIR R4, or no access
+            resume = None
+            if args.resume:
+                resume = ResumeState.open(
+                    args.resume,
+                    server=client.base,
+                    as_of=as_of if args.as_of else None,
+                    write=bool(args.write),
+                )
+                as_of = resume.as_of
             ids = [plain_patient_id(p) for p in args.patient] if args.patient else None
             if ids is None:
                 ids = list(client.patient_ids())
+            if resume is not None:
+                skipped = [i for i in ids if i in resume.done]
+                ids = [i for i in ids if i not in resume.done]
+                if skipped:
+                    sys.stderr.write(
+                        f"resuming: {len(skipped)} patients already done (in {args.resume}); "
+                        f"{len(ids)} to go\n"
+                    )
             progress = Progress(len(ids), sys.stderr) if args.all else None
             for pid in ids:
                 try:
@@ -396,13 +504,15 @@ def run(args: argparse.Namespace) -> int:
                     if isinstance(exc, PartialWriteError):
                         result.written_before_error = exc.written
                 results.append(result)
+                if resume is not None and result.error is None:
+                    resume.record(result.patient_id)
                 if progress:
                     progress.step(result)
                 if result.error is not None and _fatal(result.error):
                     break
             if progress:
                 progress.finish()
-            _print(results, args, client.base, as_of)
+            _print(results, args, client.base, as_of, len(skipped) if resume else None)
     finally:
         session.close()
     if len(results) == 1 and results[0].error is not None and not args.all:
@@ -411,8 +521,16 @@ def run(args: argparse.Namespace) -> int:
     return failures[0].exit_code if failures else 0
 
 
-def _print(results: list[SyncResult], args: argparse.Namespace, base: str, as_of: date) -> None:
+def _print(
+    results: list[SyncResult],
+    args: argparse.Namespace,
+    base: str,
+    as_of: date,
+    skipped: int | None = None,
+) -> None:
     summary = totals(results)
+    if skipped is not None:
+        summary["skipped"] = skipped  # --resume: finished by an earlier run
     if args.format == "json":
         document = {
             "server": base,
@@ -431,5 +549,6 @@ def _print(results: list[SyncResult], args: argparse.Namespace, base: str, as_of
         f"\nsync: {summary['patients']} patients, {summary['evaluated']} evaluated, "
         f"{summary['written']} resources written, {summary['failures']} failures"
         + (f" ({', '.join(failed)})" if failed else "")
+        + (f", {skipped} skipped as already done" if skipped else "")
         + "\n"
     )

@@ -14,7 +14,15 @@ from datetime import date
 from ..model import Diagnosis, Episode, Suggestion
 from .codes import concept
 from .common import Json, WriteContext, Written
-from .ids import CAREPLAN_SYSTEM, PROFILE_CAREPLAN, SOURCE_EXTENSION, identifier, search
+from .ids import (
+    CAREPLAN_SYSTEM,
+    CONTENT_SYSTEM,
+    PROFILE_CAREPLAN,
+    SOURCE_EXTENSION,
+    digest,
+    identifier,
+    search,
+)
 
 # Suggestions that a clinician would carry out by ordering something: activity.detail.kind.
 SERVICE_REQUESTS = frozenset(
@@ -35,8 +43,9 @@ def mdd_condition(diagnoses: Sequence[Diagnosis], episode: Episode) -> str | Non
     mdd = [d for d in diagnoses if d.category == "mdd" and d.resource.startswith("Condition/")]
     if not mdd:
         return None
-    if episode.source in {d.resource for d in mdd}:
-        return episode.source
+    dating = [r for r in episode.resources if r in {d.resource for d in mdd}]
+    if dating:
+        return dating[0]
     ranked = sorted(mdd, key=lambda d: (d.active, d.onset or d.recorded or date.min, d.resource))
     return ranked[-1].resource
 
@@ -84,5 +93,9 @@ def careplan(
         resource["supportingInfo"] = list(stage_refs)
     if suggestions:
         resource["activity"] = [activity(s) for s in suggestions]
+    # The draft is replaced in place (a conditional update on a stable identifier); a tag of its
+    # content, without the clock, lets a writer tell an unchanged draft from a changed one.
+    content = digest("careplan", {k: v for k, v in resource.items() if k != "created"})
+    resource["meta"]["tag"] = [{"system": CONTENT_SYSTEM, "code": content}]
     update = f"{search(CAREPLAN_SYSTEM, ctx.patient_id)}&status=draft"
     return Written(resource=resource, system=CAREPLAN_SYSTEM, value=ctx.patient_id, update=update)

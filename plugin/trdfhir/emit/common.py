@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from ..fhir.values import json_number
 from .codes import concept
 from .ids import (
     ASSESSMENT_SYSTEM,
@@ -84,9 +85,7 @@ def quantity(value: float | int, unit: str, code: str | None = None) -> Json:
 
 
 def number(value: float | int) -> float | int:
-    """Whole numbers as ints, others rounded to 2 places: stable bytes."""
-    rounded = round(float(value), 2)
-    return int(rounded) if rounded == int(rounded) else rounded
+    return json_number(value)
 
 
 def value_of(value: Any) -> Json:

@@ -18,6 +18,7 @@ ASSESSMENT_SYSTEM = f"{BASE}/sid/assessment"
 CAREPLAN_SYSTEM = f"{BASE}/sid/careplan"
 FLAG_SYSTEM = f"{BASE}/sid/flag"
 DEVICE_SYSTEM = f"{BASE}/sid/device"
+CONTENT_SYSTEM = f"{BASE}/sid/content"  # meta.tag: hash of a replaceable resource's content
 WRITE_SYSTEM = f"{BASE}/sid/write"  # meta.tag of the Provenance of one write (R4 Provenance
 # has no identifier, so its conditional create matches on _tag)
 SOURCE_EXTENSION = f"{BASE}/StructureDefinition/trd-source"

@@ -8,18 +8,24 @@ from datetime import date
 from typing import Any
 
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+# Dates outside these years are not read: they are sentinels ("9999-12-31" for no end,
+# "0001-01-01" for unknown), never clinical dates, and date arithmetic near the ends of the
+# calendar overflows.
+MIN_YEAR, MAX_YEAR = 1800, 2999
 
 
 def parse_date(value: Any) -> tuple[date | None, bool]:
     """FHIR date/dateTime -> (date, precise). The date part is read as written (no time zone
     shift), so the same input gives the same day everywhere. Partial dates give the first day
-    of their year or month with precise=False."""
+    of their year or month with precise=False. Years outside MIN_YEAR..MAX_YEAR give None."""
     if not isinstance(value, str):
         return None, False
     m = _DATE.match(value)
     if not m:
         return None, False
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None, False
     try:
         return date(year, month, day), m[3] is not None
     except ValueError:
@@ -77,3 +83,9 @@ def reference_target(reference: Any) -> str | None:
 def obj(value: Any) -> dict[str, Any]:
     """A JSON object, or an empty one when the value is absent or not an object."""
     return value if isinstance(value, dict) else {}
+
+
+def json_number(value: float) -> float | int:
+    """Whole numbers as ints, others rounded to 2 places: the same bytes on every run."""
+    rounded = round(float(value), 2)
+    return int(rounded) if rounded == int(rounded) else rounded

@@ -31,7 +31,7 @@ def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
         markers=tuple(sorted(obs.markers, key=lambda m: (m.day, m.kind, m.resource))),
         item9=tuple(obs.item9),
         unmapped=tuple(meds.unmapped),
-        warnings=tuple([*meds.warnings, *obs.warnings, *proc_warnings]),
+        warnings=tuple([*rs.warnings, *meds.warnings, *obs.warnings, *proc_warnings]),
         inputs=tuple(sorted({ref_of(r) for r, _ in rs.resources if "id" in r})),
     )
 

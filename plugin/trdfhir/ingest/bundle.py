@@ -1,19 +1,23 @@
 """From a Bundle, a list of resources or NDJSON lines to a checked, indexed set of resources.
 
 Checks: every item is a JSON object with a known R4 resourceType; all resources belong to one
-patient. Drops `entered-in-error` resources. Indexes resources by `Type/id` and by `fullUrl`, so
-references (including `urn:uuid:` ones of transaction Bundles) can be followed.
+patient. Drops `entered-in-error` resources, and resources whose elements do not have their FHIR
+JSON types (warning `malformed-resource`; fhir/shape.py). Indexes resources by `Type/id` and by
+`fullUrl`, so references (including `urn:uuid:` ones of transaction Bundles) can be followed.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InputError
 from ..fhir.resource_types import R4_RESOURCE_TYPES
+from ..fhir.shape import shape_problem
 from ..fhir.values import ref_of, reference_target
+from ..model import DataWarning
 
 _MAX_NESTING = 3
 OWN_NAMESPACE = "http://trd-fhir.org/fhir/"  # the systems of everything trd-fhir writes
@@ -24,6 +28,7 @@ class ResourceSet:
     patient: str
     resources: list[tuple[dict[str, Any], str]]  # (resource, location in the input)
     by_ref: dict[str, dict[str, Any]] = field(default_factory=dict)
+    warnings: list[DataWarning] = field(default_factory=list)  # resources left out, and why
 
     def resolve(self, reference: Any, container: dict[str, Any]) -> dict[str, Any] | None:
         target = reference_target(reference)
@@ -84,6 +89,10 @@ def _kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def is_entered_in_error(resource: dict[str, Any]) -> bool:
     if resource.get("status") == "entered-in-error":
         return True
@@ -91,7 +100,7 @@ def is_entered_in_error(resource: dict[str, Any]) -> bool:
     if isinstance(verification, dict):
         return any(
             c.get("code") == "entered-in-error"
-            for c in verification.get("coding") or []
+            for c in _items(verification.get("coding"))
             if isinstance(c, dict)
         )
     return False
@@ -101,14 +110,14 @@ def is_own_output(resource: dict[str, Any]) -> bool:
     """A resource trd-fhir wrote back earlier (identifier system, tag or profile in the project's
     namespace): never an input of the next evaluation, or each write would feed the next."""
     meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
-    systems = [i.get("system") for i in resource.get("identifier") or [] if isinstance(i, dict)]
-    systems += [t.get("system") for t in (meta or {}).get("tag") or [] if isinstance(t, dict)]
-    systems += list((meta or {}).get("profile") or [])
+    systems = [i.get("system") for i in _items(resource.get("identifier")) if isinstance(i, dict)]
+    systems += [t.get("system") for t in _items((meta or {}).get("tag")) if isinstance(t, dict)]
+    systems += _items((meta or {}).get("profile"))
     return any(isinstance(s, str) and s.startswith(OWN_NAMESPACE) for s in systems)
 
 
 def build_resource_set(data: Any) -> ResourceSet:
-    items = _collect(data)
+    items, warnings = _well_formed(_collect(data))
     by_ref: dict[str, dict[str, Any]] = {}
     urls: dict[str, str] = {}
     for resource, _loc, url in items:
@@ -119,8 +128,70 @@ def build_resource_set(data: Any) -> ResourceSet:
         if url:
             by_ref[url] = resource
     kept = [(r, loc) for r, loc, _ in items if not is_entered_in_error(r) and not is_own_output(r)]
+    kept, duplicates = _latest_versions(kept)
+    warnings.extend(duplicates)
     patient = _single_patient(kept, urls)
-    return ResourceSet(patient=patient, resources=kept, by_ref=by_ref)
+    return ResourceSet(patient=patient, resources=kept, by_ref=by_ref, warnings=warnings)
+
+
+def _version_key(resource: dict[str, Any]) -> tuple[int, str]:
+    meta = resource.get("meta") if isinstance(resource.get("meta"), dict) else {}
+    version = str((meta or {}).get("versionId", ""))
+    updated = (meta or {}).get("lastUpdated")
+    return (int(version) if version.isdigit() else -1, updated if isinstance(updated, str) else "")
+
+
+def _latest_versions(
+    items: list[tuple[dict[str, Any], str]],
+) -> tuple[list[tuple[dict[str, Any], str]], list[DataWarning]]:
+    """One resource per Type/id: the highest versionId, else the latest lastUpdated, else the
+    last in the input (a history Bundle, or a resource sent twice)."""
+    chosen: dict[str, int] = {}
+    for i, (resource, _loc) in enumerate(items):
+        if isinstance(resource.get("id"), str):
+            ref = ref_of(resource)
+            if ref not in chosen or _version_key(resource) >= _version_key(items[chosen[ref]][0]):
+                chosen[ref] = i
+    kept, warnings = [], []
+    for i, (resource, loc) in enumerate(items):
+        if not isinstance(resource.get("id"), str) or chosen[ref_of(resource)] == i:
+            kept.append((resource, loc))
+        else:
+            warnings.append(
+                DataWarning(
+                    code="duplicate-resource",
+                    diagnostic="another version of this resource is in the input; "
+                    "the latest is used",
+                    location=ref_of(resource),
+                )
+            )
+    return kept, warnings
+
+
+def _well_formed(
+    items: list[tuple[dict[str, Any], str, str | None]],
+) -> tuple[list[tuple[dict[str, Any], str, str | None]], list[DataWarning]]:
+    """The resources whose elements have their FHIR JSON types; a warning for each other one
+    (it is left out whole: reading part of it could misstate the record)."""
+    kept: list[tuple[dict[str, Any], str, str | None]] = []
+    warnings: list[DataWarning] = []
+    for item in items:
+        problem = shape_problem(item[0])
+        if problem is None:
+            kept.append(item)
+            continue
+        rid = item[0].get("id")
+        valid_id = isinstance(rid, str) and not problem.startswith("id:")
+        name = f"{item[0]['resourceType']}/{rid}" if valid_id else item[1]
+        element = problem.split(":", 1)[0]
+        warnings.append(
+            DataWarning(
+                code="malformed-resource",
+                diagnostic=f"{name} left out: {problem}",
+                location=f"{name}.{element}" if element else name,
+            )
+        )
+    return kept, warnings
 
 
 def _collect(data: Any) -> list[tuple[dict[str, Any], str, str | None]]:
@@ -143,10 +214,15 @@ def _patient_refs(resource: dict[str, Any], urls: dict[str, str]) -> Iterable[st
             yield target
 
 
+_PATIENT_REF = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}|urn:(uuid|oid):[A-Za-z0-9\-.]{1,64}")
+
+
 def _single_patient(items: list[tuple[dict[str, Any], str]], urls: dict[str, str]) -> str:
     seen: dict[str, str] = {}
     for resource, loc in items:
         for ref in _patient_refs(resource, urls):
+            if not _PATIENT_REF.fullmatch(ref):  # it becomes the subject of what is written
+                raise InputError("the patient reference is not a FHIR reference", location=loc)
             if ref not in seen:
                 seen[ref] = loc
             if len(seen) > 1:

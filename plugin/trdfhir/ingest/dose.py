@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..fhir.values import number
+from ..fhir.values import number, obj
 
 _MG_FACTORS = {
     "mg": 1.0,
@@ -129,7 +129,7 @@ def _dose_quantity(dosage: dict[str, Any]) -> tuple[float, str] | None:
                 return value, unit.strip().lower()
         rng = item.get("doseRange")
         if isinstance(rng, dict):
-            low, high = rng.get("low") or {}, rng.get("high") or {}
+            low, high = obj(rng.get("low")), obj(rng.get("high"))
             lv, hv = number(low.get("value")), number(high.get("value"))
             unit = low.get("code") or low.get("unit") or ""
             if lv is not None and lv == hv and isinstance(unit, str):
@@ -142,7 +142,13 @@ def _per_day(timing: Any) -> float | None:
         return None
     repeat = timing.get("repeat")
     if isinstance(repeat, dict) and (repeat.get("period") is not None or repeat.get("frequency")):
-        frequency = number(repeat.get("frequency")) or 1.0
+        if repeat.get("frequencyMax") is not None or repeat.get("periodMax") is not None:
+            return None  # "1-2 times a day": the daily dose is a range, not a number
+        frequency = number(repeat.get("frequency"))
+        if frequency is None:
+            frequency = 1.0  # a period without a frequency means once per period
+        if frequency <= 0:
+            return None
         period = number(repeat.get("period")) or 1.0
         unit = repeat.get("periodUnit", "d")
         days = _PERIOD_DAYS.get(unit) if isinstance(unit, str) else None
@@ -159,9 +165,18 @@ def _per_day(timing: Any) -> float | None:
     return None
 
 
+_TEXT_AMBIGUOUS = re.compile(
+    r"\b(tablets?|tabs?|capsules?|caps?|half|quarter|and|then|or|plus|increase|decrease|taper|"
+    r"titrat\w*|week|weeks|alternate)\b|\d+\s*/\s*\d+|\d+(\.\d+)?\s*x\b",
+    re.I,
+)
+
+
 def _from_text(text: str) -> DoseResult:
-    doses = {float(m[0]) for m in _TEXT_DOSE.findall(text)}
+    """Only the plainest text ("sertraline 100 mg once daily"): exactly one mg amount, one
+    frequency, and nothing that could change it (tablets, fractions, 'and', titration)."""
+    doses = _TEXT_DOSE.findall(text)
     frequency = next((f for pattern, f in _TEXT_FREQUENCY if pattern.search(text)), None)
-    if len(doses) == 1 and frequency is not None:
-        return DoseResult(doses.pop() * frequency, "parsed from dosage text")
-    return DoseResult(None, "dosage text without a single dose and frequency")
+    if len(doses) == 1 and frequency is not None and not _TEXT_AMBIGUOUS.search(text):
+        return DoseResult(float(doses[0][0]) * frequency, "parsed from dosage text")
+    return DoseResult(None, "dosage text is not a single plain dose and frequency")

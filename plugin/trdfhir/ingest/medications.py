@@ -55,7 +55,17 @@ def read_medications(rs: ResourceSet, maps: Mappings, as_of: date) -> Medication
             continue
         ingredients = _ingredients(resource, rs, maps, out)
         if ingredients:
-            reader(resource, ingredients, maps, as_of, out)
+            try:
+                reader(resource, ingredients, maps, as_of, out)
+            except OverflowError:  # a duration or quantity too large for the calendar
+                out.warnings.append(
+                    DataWarning(
+                        code="out-of-range",
+                        diagnostic="a duration or quantity is too large to place in time; "
+                        "the resource was skipped",
+                        location=ref_of(resource),
+                    )
+                )
     return out
 
 
@@ -101,6 +111,9 @@ def _ingredients(
     return found
 
 
+_WORD = re.compile(r"\w+")  # the name index is keyed by each name's first word
+
+
 def _match_concept(concept: Any, maps: Mappings) -> list[Ingredient]:
     for coding in codings(concept):
         system, code = coding.get("system"), coding.get("code")
@@ -116,11 +129,11 @@ def _match_concept(concept: Any, maps: Mappings) -> list[Ingredient]:
     text = concept_text(concept).lower()
     if not text:
         return []
-    hits = {
-        drug.ingredient: drug
-        for name, drug in maps.drugs_by_name.items()
-        if re.search(rf"\b{re.escape(name)}\b", text)
-    }
+    hits: dict[str, Drug] = {}
+    for word in sorted(set(_WORD.findall(text))):
+        for pattern, drug in maps.name_patterns.get(word, ()):
+            if pattern.search(text):
+                hits[drug.ingredient] = drug
     strength = strength_from_text(text) if len(hits) == 1 else None
     return [Ingredient(d, strength, "name") for _, d in sorted(hits.items())]
 
@@ -265,19 +278,14 @@ def _statement(
     status = r.get("status")
     if status == "intended":
         return
-    period = r.get("effectivePeriod") if isinstance(r.get("effectivePeriod"), dict) else None
-    start, _ = parse_date(period.get("start") if period else r.get("effectiveDateTime"))
-    if start is None:
-        _missing_date(out, r, "effectivePeriod.start or effectiveDateTime")
+    interval = _effective(r, out)
+    if interval is None:
         return
-    end: date | None = None
-    ongoing = False
-    if period is not None:
-        last, _ = parse_date(period.get("end"))
-        if last is not None:
-            end = last + timedelta(days=1)
-        elif status == "active":
-            end, ongoing = as_of + timedelta(days=1), True
+    start, end, reliable = interval
+    period = obj(r.get("effectivePeriod"))
+    if reliable and period and end is None and status == "active":
+        end = as_of + timedelta(days=1)  # an open period of an active statement: taken until now
+    ongoing = status == "active" and end is not None and end > as_of
     for ing in ings:
         dose = _dose(r.get("dosage"), ing, maps, f"{ref_of(r)}.dosage", out)
         _emit(
@@ -289,11 +297,43 @@ def _statement(
             end,
             dose,
             as_of,
-            ongoing=ongoing and end is not None and end > as_of,
+            ongoing=ongoing,
             not_taken=status == "not-taken",
             stop_reason=_stop_reason(r, maps),
             adherence="non-adherent" if status == "not-taken" else _adherence(r, maps),
         )
+
+
+def _effective(r: dict[str, Any], out: MedicationOutput) -> tuple[date, date | None, bool] | None:
+    """(first day, day after the last, reliable) of effective[x]. The end is None when the
+    duration is unknown: a point claim, an open period, or an unreliable period (a partial date,
+    or an end before the start), which is reported."""
+    period = obj(r.get("effectivePeriod"))
+    start, precise = parse_date(period.get("start") if period else r.get("effectiveDateTime"))
+    if start is None:
+        _missing_date(out, r, "effectivePeriod.start or effectiveDateTime")
+        return None
+    last, last_precise = parse_date(period.get("end"))
+    if not precise or (last is not None and not last_precise):
+        out.warnings.append(
+            DataWarning(
+                code="imprecise-date",
+                diagnostic="a partial date (year or month only): "
+                "the duration is treated as unknown",
+                location=f"{ref_of(r)}.effective",
+            )
+        )
+        return start, None, False
+    if last is not None and last < start:
+        out.warnings.append(
+            DataWarning(
+                code="invalid-period",
+                diagnostic="the period ends before it starts: the duration is treated as unknown",
+                location=f"{ref_of(r)}.effectivePeriod",
+            )
+        )
+        return start, None, False
+    return start, (last + timedelta(days=1) if last is not None else None), True
 
 
 def _request(
@@ -315,15 +355,11 @@ def _request(
         dose = _dose(r.get("dosageInstruction"), ing, maps, f"{ref_of(r)}.dosageInstruction", out)
         days = _supply_days(dispense.get("expectedSupplyDuration"))
         if days is None:
-            qty = number((dispense.get("quantity") or {}).get("value"))
+            qty = number(obj(dispense.get("quantity")).get("value"))
             if qty and dose.units_per_day:
                 days = qty / dose.units_per_day
-        end: date | None = None
-        if days is not None:
-            end = start + timedelta(days=round(days * (1 + repeats)))
-        else:
-            last, _ = parse_date(validity.get("end"))
-            end = last + timedelta(days=1) if last else None
+        # validityPeriod.end says until when it may be dispensed, not how long it was taken.
+        end = start + timedelta(days=round(days * (1 + repeats))) if days is not None else None
         ongoing = r.get("status") == "active" and end is not None and end > as_of
         _emit(
             out,
@@ -358,12 +394,12 @@ def _dispense(
     if start is None:
         _missing_date(out, r, "whenHandedOver")
         return
-    supply = number((r.get("daysSupply") or {}).get("value"))
+    supply = number(obj(r.get("daysSupply")).get("value"))
     for ing in ings:
         dose = _dose(r.get("dosageInstruction"), ing, maps, f"{ref_of(r)}.dosageInstruction", out)
         days = supply
         if days is None:
-            qty = number((r.get("quantity") or {}).get("value"))
+            qty = number(obj(r.get("quantity")).get("value"))
             days = qty / dose.units_per_day if qty and dose.units_per_day else None
         end = start + timedelta(days=round(days)) if days and days > 0 else None
         _emit(out, r, ing, "dispense", start, end, dose, as_of)

@@ -215,7 +215,17 @@ def _add_value(
         )
         return
     key = (scale, day)
-    if key not in totals:
+    other = totals.get(key)
+    if other is not None and other.value != value:
+        out.warnings.append(
+            DataWarning(
+                code="duplicate-score",
+                diagnostic=f"another {scale} total on {day.isoformat()} differs; the first "
+                "resource by reference is used",
+                location=max(ref, other.resources[0]),  # the one left out
+            )
+        )
+    if other is None or ref < other.resources[0]:  # independent of input order
         totals[key] = Score(scale=scale, day=day, value=value, resources=(ref,))
 
 
@@ -244,7 +254,8 @@ def _answer_value(holder: dict[str, Any], maps: Mappings) -> float | None:
     for c in candidates:
         for ext in c.get("extension") or []:
             if isinstance(ext, dict) and ext.get("url") in _ORDINAL_URLS:
-                return number(ext.get("valueDecimal") or ext.get("valueInteger"))
+                raw = ext.get("valueDecimal", ext.get("valueInteger"))
+                return number(raw)
         mapped = maps.scale_answers.get((str(c.get("system")), str(c.get("code"))))
         if mapped is not None:
             return float(mapped)

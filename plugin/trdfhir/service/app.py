@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import __version__
+from .. import __version__, logsafety
 from ..errors import TrdFhirError
 from . import cds, operation
 from .engine import ServiceState
@@ -40,12 +40,17 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
 )
 API_PREFIXES = ("/fhir", "/cds-services")
+# Answers that are data, never pages (the API, and anything without its own CSP but the
+# developer docs at /api/docs): nothing in them may load, run or be framed.
+DATA_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 
 
 class Hardening:
     """Outermost middleware: adds the security headers to every response (keeping any a route
-    set itself) and `Cache-Control: no-store` to the API's answers (they hold patient data);
-    turns any uncaught exception into a 500 OperationOutcome without a traceback."""
+    set itself: the app's pages have their own CSP), `Cache-Control: no-store` to the API's
+    answers (they hold patient data), and a CSP that lets nothing load or frame to every answer
+    without its own (but the developer docs); turns any uncaught exception into a 500
+    OperationOutcome without a traceback."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -65,6 +70,8 @@ class Hardening:
                 headers = list(message.get("headers", []))
                 names = {k.lower() for k, _ in headers}
                 extra = [*SECURITY_HEADERS, *([(b"cache-control", b"no-store")] if api else [])]
+                if not path.startswith("/api/"):
+                    extra.append(DATA_CSP)
                 headers += [(k, v) for k, v in extra if k not in names]
                 message["headers"] = headers
             await send(message)
@@ -75,7 +82,7 @@ class Hardening:
             log.error(
                 "internal error on %s %s: %s",
                 scope.get("method"),
-                path,
+                logsafety.redact(path),
                 type(exc).__name__,
                 exc_info=exc,
             )
@@ -142,6 +149,7 @@ def _smart_router(settings: ServiceSettings) -> Any | None:
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    logsafety.install()  # uvicorn's access log: paths hold patient ids, the callback its code
     app = FastAPI(
         title="trd-fhir",
         version=__version__,

@@ -120,7 +120,7 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
     service = service_of(service_id)
     state = state_of(request)
     await authenticate(request, state)
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, state.settings.max_body_bytes, state.settings.max_depth)
     check_resource_limit(body, state.settings.max_resources)
     req = validate(CdsRequest, body, "request")
     if req.hook != service.hook:
@@ -179,7 +179,7 @@ async def feedback(service_id: str, request: Request) -> Response:
     service = service_of(service_id)
     state = state_of(request)
     await authenticate(request, state)
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, state.settings.max_body_bytes, state.settings.max_depth)
     items = validate(FeedbackRequest, body, "request").feedback
     state.feedback.add(
         service.id, [i.model_dump(exclude_none=True) for i in items], state.settings.now()

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..fhir.shape import resource_problem
 from .http import ServiceError
 
 NonEmpty = Field(min_length=1, max_length=4096)
@@ -77,8 +78,16 @@ class OrderSignContext(PatientViewContext):
     def _bundle(cls, value: dict[str, Any]) -> dict[str, Any]:
         if value.get("resourceType") != "Bundle":
             raise ValueError("draftOrders must be a FHIR Bundle")
-        if not isinstance(value.get("entry", []), list):
+        entries = value.get("entry", [])
+        if not isinstance(entries, list):
             raise ValueError("draftOrders.entry must be a list")
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise ValueError(f"draftOrders.entry[{i}] must be an object")
+            if "resource" in entry:
+                problem = resource_problem(entry["resource"], f"draftOrders.entry[{i}].resource")
+                if problem is not None:  # the orders are read as FHIR JSON: wrong types are 400
+                    raise ValueError(problem)
         return value
 
 

@@ -4,8 +4,10 @@ findings and the suggestions."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from ..errors import printable
 from ..report import _STAGE_LABELS
 from .engine import Evaluation
 
@@ -46,8 +48,14 @@ def bound_text(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
+# Markdown that could make a link, an image (fetched by the EHR when the card shows), HTML, code
+# or emphasis: escaped, because some text (unmapped codes' displays) comes from the record.
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>!|~])")
+
+
 def cell(value: Any) -> str:
-    return " ".join(str(value).split()).replace("|", "\\|")
+    """One line of card markdown showing `value` as text."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(printable(str(value)).split()))
 
 
 def detail_markdown(summary: Json, ev: Evaluation) -> str:

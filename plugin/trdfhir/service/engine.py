@@ -14,6 +14,7 @@ from .. import __version__
 from ..assessment import Assessment, evaluate
 from ..auth.cds_jwt import CdsJwtVerifier, JwksCache, ReplayCache
 from ..errors import TrdFhirError
+from ..limits import Limits, checkpoint, deadline
 from ..mappings import Mappings, load_mappings
 from ..settings import Settings
 from .settings import ServiceSettings
@@ -76,13 +77,21 @@ class ServiceState:
         self.emitter = load_emitter()
         self.version = __version__
         self.smart_app = False  # set by create_app when the SMART app router is mounted
+        # the time limit is set around evaluate() and emit() together, below
+        self.limits = Limits(max_depth=settings.max_depth, max_resources=settings.max_resources)
 
     def today(self) -> date:
         return self.settings.now().date()
 
     def evaluate(self, data: Any, as_of: date, *, emit: bool = True) -> Evaluation:
-        assessment = evaluate(data, as_of=as_of, settings=self.clinical, mappings=self.maps)
-        bundle, problem = self.emit(assessment) if emit else (None, "not requested")
+        """One evaluation within the limits: LimitError (HTTP 422) when the input is too deep or
+        too big, or when evaluating and emitting take longer than max_evaluation_seconds."""
+        with deadline(self.settings.max_evaluation_seconds):
+            assessment = evaluate(
+                data, as_of=as_of, settings=self.clinical, mappings=self.maps, limits=self.limits
+            )
+            checkpoint("writing the Bundle")
+            bundle, problem = self.emit(assessment) if emit else (None, "not requested")
         return Evaluation(
             assessment=assessment,
             summary=assessment.summary(),

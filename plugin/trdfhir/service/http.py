@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from ..errors import TrdFhirError
+from ..limits import DEFAULT_MAX_DEPTH, json_depth_exceeds
 
 FHIR_JSON = "application/fhir+json"
 JSON_TYPES = ("application/fhir+json", "application/json", "application/json+fhir")
@@ -60,9 +61,9 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
+async def read_json(request: Request, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
     """The request body as JSON: 415 unless a JSON media type, 413 above `max_bytes`,
-    400 unless it parses."""
+    400 unless it parses, 422 when it nests objects/arrays deeper than `max_depth`."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise ServiceError(
@@ -81,7 +82,9 @@ async def read_json(request: Request, max_bytes: int) -> Any:
     if not body.strip():
         raise ServiceError("the request body is empty", code="structure")
     try:
-        return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        data = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        raise too_deep(max_depth) from None
     except UnicodeDecodeError:
         raise ServiceError("the request body is not UTF-8", code="structure") from None
     except json.JSONDecodeError as exc:
@@ -90,10 +93,21 @@ async def read_json(request: Request, max_bytes: int) -> Any:
             code="structure",
             location=f"line {exc.lineno}, column {exc.colno}",
         ) from None
-    except (ValueError, RecursionError) as exc:
+    except ValueError as exc:
         raise ServiceError(
             f"the request body is not usable JSON: {exc}", code="structure"
         ) from None
+    if isinstance(data, dict | list) and json_depth_exceeds(data, max_depth):
+        raise too_deep(max_depth)
+    return data
+
+
+def too_deep(max_depth: int) -> ServiceError:
+    return ServiceError(
+        f"the request body nests JSON objects/arrays more than {max_depth} levels deep",
+        status=422,
+        code="too-costly",
+    )
 
 
 def too_large(max_bytes: int) -> ServiceError:

@@ -17,8 +17,8 @@ from fastapi.concurrency import run_in_threadpool
 
 from ..auth.base import BearerToken
 from ..client import FhirClient, fetch_patient
-from ..ingest.bundle import is_own_output
 from ..errors import FhirServerError
+from ..ingest.bundle import is_own_output
 from .conformance import capability_statement, operation_definition
 from .engine import Evaluation, ServiceState
 from .http import FhirResponse, ServiceError, check_resource_limit, public_base, read_json
@@ -127,7 +127,7 @@ def result_parameters(ev: Evaluation) -> dict[str, Any]:
 @router.post("/$trd-evaluate", response_class=FhirResponse)
 async def evaluate_posted(request: Request, asOf: str | None = None) -> FhirResponse:
     state = state_of(request)
-    body = await read_json(request, state.settings.max_body_bytes)
+    body = await read_json(request, state.settings.max_body_bytes, state.settings.max_depth)
     bundle, param_as_of = read_parameters(body)
     if param_as_of is not None and asOf is not None and param_as_of != asOf:
         raise ServiceError("asOf is given both as a parameter and in the query, differently")

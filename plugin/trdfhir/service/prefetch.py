@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, quote
 
 from ..auth.base import BearerToken
 from ..client import FhirClient, RetryPolicy
-from ..ingest.bundle import is_own_output
 from ..errors import TrdFhirError
 from ..fhir.values import reference_target
+from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
 from .cds_models import CdsRequest
 from .http import ServiceError

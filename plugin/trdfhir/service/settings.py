@@ -44,6 +44,8 @@ class ServiceSettings:
     cors_origins: tuple[str, ...] = ("*",)
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
+    max_depth: int = 100  # nested JSON objects/arrays in a request body
+    max_evaluation_seconds: float = 10.0  # time for one evaluation (limits.py)
     jwt_leeway_seconds: int = 30
     jwks_cache_seconds: int = 300
     docs_url: str = DEFAULT_DOCS_URL
@@ -66,6 +68,10 @@ class ServiceSettings:
         for name in ("max_body_bytes", "max_resources"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if not 16 <= self.max_depth <= 500:
+            raise SettingsError("max_depth must be between 16 and 500")
+        if not 0 < self.max_evaluation_seconds <= 3600:
+            raise SettingsError("max_evaluation_seconds must be above 0 and at most 3600")
         for name in ("jwt_leeway_seconds", "jwks_cache_seconds"):
             if not 0 <= getattr(self, name) <= 3600:
                 raise SettingsError(f"{name} must be between 0 and 3600")
@@ -192,6 +198,16 @@ def _coerce(name: str, value: Any, base_dir: Path) -> Any:
             return int(value)
         except (TypeError, ValueError):
             raise SettingsError(f"{name} must be a whole number, got {value!r}") from None
+    if kind == "float":
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            number = float(value)
+        except (TypeError, ValueError):
+            raise SettingsError(f"{name} must be a number, got {value!r}") from None
+        if number != number:  # NaN
+            raise SettingsError(f"{name} must be a number, got {value!r}")
+        return number
     if kind == "tuple[str, ...]":
         items = value.split(",") if isinstance(value, str) else value
         if not isinstance(items, list | tuple) or not all(isinstance(i, str) for i in items):

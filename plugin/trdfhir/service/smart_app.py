@@ -659,7 +659,7 @@ async def _form(request: Request) -> tuple[dict[str, str], bool]:
     if kind.endswith("json"):
         try:
             data = json.loads(raw or b"{}")
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested too deeply
             raise InputError("the body is not JSON") from None
         if isinstance(data, dict):
             fields = {k: v for k, v in data.items() if isinstance(v, str)}

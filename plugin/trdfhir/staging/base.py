@@ -43,6 +43,9 @@ class StagingContext:
             return False
         return outcome.evidence != "inferred" or self.settings.count_inferred_failures
 
+    def counted_failure(self, t: AssessedTrial) -> bool:
+        return self.counts_as_adequate(t) and self.is_failure(t)
+
     def counted_failures(self, *kinds: str) -> list[AssessedTrial]:
         """Failures of adequate trials (of the given kinds) in the current episode."""
         return [
@@ -54,7 +57,8 @@ class StagingContext:
         ]
 
     def has_diagnosis(self, *categories: str) -> bool:
-        return any(d.category in categories for d in self.record.diagnoses)
+        """An active diagnosis of these categories (as the complexity findings count them)."""
+        return any(d.category in categories and d.active for d in self.record.diagnoses)
 
     def in_episode(self, day: date) -> bool:
         """Dated in the current episode and not after the as-of date; with an unknown episode

@@ -18,6 +18,8 @@ cannot be rated makes the score null.
 
 from __future__ import annotations
 
+from datetime import date
+
 from ..model import StageResult
 from .base import StagingContext, describe, ids
 
@@ -41,9 +43,18 @@ def duration_level(ctx: StagingContext) -> int | None:
     return 2 if months <= ctx.settings.chronic_months else 3
 
 
+def _dated_in_episode(ctx: StagingContext, day: date | None) -> bool:
+    return day is not None and ctx.in_episode(day)
+
+
 def severity_level(ctx: StagingContext) -> tuple[int | None, str]:
     """The severity level and where it came from."""
-    mdd = [d for d in ctx.record.diagnoses if d.category == "mdd"]
+    # Only diagnoses describing this episode: active ones, or ones dated within it.
+    mdd = [
+        d
+        for d in ctx.record.diagnoses
+        if d.category == "mdd" and (d.active or _dated_in_episode(ctx, d.onset or d.recorded))
+    ]
     psychotic = [d for d in mdd if d.psychotic]
     if psychotic:
         return 5, f"psychotic features ({psychotic[0].code})"
@@ -71,7 +82,8 @@ def severity_level(ctx: StagingContext) -> tuple[int | None, str]:
 def dimensions(ctx: StagingContext) -> tuple[dict[str, int | None], str]:
     """The five MSM dimensions (failures 0 when none) and the severity source."""
     severity, source = severity_level(ctx)
-    augmented = any(t.trial.kind == "augmentation" and t.trial.attached_to for t in ctx.trials)
+    # An augmenting agent on a current antidepressant trial, even one started before the episode.
+    augmented = any(t.trial.augmented_by or t.trial.attached_to for t in ctx.trials)
     dims: dict[str, int | None] = {
         "duration": duration_level(ctx),
         "severity": severity,

@@ -16,6 +16,7 @@ toxicity is not detectable from FHIR records and is not used.
 from __future__ import annotations
 
 from ..model import AssessedTrial, StageResult
+from ..patterns import latest_trial
 from . import guidi_fava
 from .base import StagingContext, describe
 
@@ -29,13 +30,12 @@ DIRECT = {
 
 
 def latest(ctx: StagingContext) -> AssessedTrial | None:
-    trials = [t for t in ctx.trials if not (t.trial.kind == "augmentation" and t.trial.attached_to)]
-    return max(trials, key=lambda t: (t.trial.start, t.trial.end, t.trial.id), default=None)
+    return latest_trial(ctx.trials)
 
 
 def classify(ctx: StagingContext, t: AssessedTrial) -> tuple[str, str]:
     outcome = t.outcome
-    if ctx.is_failure(t):
+    if ctx.counted_failure(t):
         gf = guidi_fava.stage(ctx).value
         if isinstance(gf, dict) and all(gf[k] == "met" for k in "ACDE"):
             return "refractoriness", "Guidi & Fava criteria A, C, D and E met"

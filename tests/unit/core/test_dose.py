@@ -47,8 +47,8 @@ def test_derivable_daily_doses(dosages, strength, expected):
         ([dose(1, "tablet", DAILY)], None, "strength is unknown"),
         ([dose(50, "mg")], None, "not recorded"),  # no frequency: never assume once daily
         ([dose(5, "mL", DAILY)], None, "cannot be converted"),
-        ([{"text": "as directed"}], None, "text without"),
-        ([{"text": "50 mg or 100 mg daily"}], None, "text without"),
+        ([{"text": "as directed"}], None, "not a single plain dose"),
+        ([{"text": "50 mg or 100 mg daily"}], None, "not a single plain dose"),
         ([dose(50, "mg", DAILY, asNeededBoolean=True)], None, "as-needed"),
         (
             [dose(50, "mg", DAILY, sequence=1), dose(100, "mg", DAILY, sequence=2)],

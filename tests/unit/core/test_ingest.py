@@ -255,3 +255,17 @@ def test_trd_fhirs_own_written_resources_are_not_inputs():
     }
     rec = record(ours, statement("sertraline", 50, "2026-01-01", rid="ms-in"))
     assert "Observation/stage1" not in rec.inputs and "MedicationStatement/ms-in" in rec.inputs
+
+
+def test_ndjson_grouping_gives_each_patient_only_the_medications_it_references():
+    from trdfhir.ingest.grouping import group_by_patient
+
+    med = {"resourceType": "Medication", "id": "m1", "code": {"text": "sertraline 50 MG"}}
+    other = {"resourceType": "Medication", "id": "m2", "code": {"text": "metformin"}}
+    ms = statement("sertraline", 50, "2026-01-01")
+    del ms["medicationCodeableConcept"]
+    ms["medicationReference"] = {"reference": "Medication/m1"}
+    lonely = statement("sertraline", 50, "2026-01-01", subject="Patient/p2")
+    groups = group_by_patient([med, other, ms, lonely])
+    assert groups[PATIENT] == [med, ms]
+    assert groups["Patient/p2"] == [lonely]

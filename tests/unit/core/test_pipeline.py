@@ -236,13 +236,6 @@ def test_unknown_episode_when_nothing_dates_it():
     assert s["stages"]["maudsley"]["score"] is None
 
 
-def test_not_taken_is_non_adherence():
-    s = run(statement("sertraline", 100, "2026-01-01", "2026-03-31", status="not-taken"))
-    t = s["trials"][0]
-    assert "non-adherence" in t["reasons"]
-    assert "non-adherence" in {f["code"] for f in s["findings"]}
-
-
 def test_adherence_observation_with_focus():
     ms = statement("sertraline", 100, "2026-01-01", "2026-03-31", rid="ms-x")
     note = {
