@@ -6,12 +6,13 @@ STAMP := $(VENV)/.installed
 # The profile validator of `trd-fhir validate`: @medplum/core run by node (profiles/README.md).
 VALIDATOR := tools/validator/node_modules/.installed
 
-.PHONY: help install validator profiles test test-fast check demo bench clean
+.PHONY: help install validator profiles test test-fast check audit fuzz demo bench clean
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
 	@echo "make test   every test (unit, spec, golden, integration, e2e)"
-	@echo "make check  ruff + mypy"
+	@echo "make check  ruff + mypy + pip-audit (AUDIT=0 skips the audit)"
+	@echo "make fuzz   the long fuzz run of the hardening suites (about 5 minutes)"
 	@echo "make bench  benchmarks"
 
 $(STAMP): pyproject.toml
@@ -50,6 +51,22 @@ check: $(STAMP)
 	$(BIN)/ruff check plugin tests
 	$(BIN)/ruff format --check plugin tests
 	$(BIN)/mypy
+	@$(MAKE) --no-print-directory audit
+
+# Known vulnerabilities of the installed dependencies, from PyPI's advisory data (online; not part
+# of `make test`). Fails closed: a dependency it cannot audit (no network, or a package index
+# without PyPI's JSON API) fails it as a vulnerability would. `make check AUDIT=0` skips it.
+AUDIT ?= 1
+audit: $(STAMP)
+	@if [ "$(AUDIT)" = "0" ]; then echo "pip-audit: skipped (AUDIT=0)"; else \
+	  $(BIN)/pip-audit --strict --skip-editable --progress-spinner off || { \
+	    echo "pip-audit failed: a known vulnerability above, or dependencies it could not audit" \
+	      "(PyPI unreachable); make check AUDIT=0 skips the audit" >&2; exit 1; }; fi
+
+# The long run of the fuzz and security suites: thousands of inputs per target, random, with
+# failures kept in .hypothesis/ and replayed first next time (tests/fuzz/budget.py); ~5 minutes.
+fuzz: $(STAMP)
+	TRDFHIR_FUZZ=fuzz $(BIN)/python -m pytest -q -m "not integration" tests/fuzz tests/security
 
 demo: $(STAMP)
 	$(BIN)/python examples/demo.py

@@ -166,7 +166,8 @@ def test_conflicting_as_of_is_400(make_client: Callable[..., TestClient]) -> Non
     assert_outcome(make_client().post(f"{OP}?asOf=2026-09-02", json=body, headers=FHIR), 400)
 
 
-@pytest.mark.parametrize("text", ["{not json", "", "   ", '{"a": NaN}', "[" * 100_000])
+# (a body nested too deeply to parse is 422: tests/security/test_limits.py)
+@pytest.mark.parametrize("text", ["{not json", "", "   ", '{"a": NaN}'])
 def test_body_that_is_not_json_is_400(text: str, make_client: Callable[..., TestClient]) -> None:
     assert_outcome(make_client().post(OP, content=text, headers=FHIR), 400, "structure")
 

@@ -45,6 +45,8 @@ class Rule:
     delay: float = 0.0
     times: int = 1
     hits: int = 0
+    # the answer of "respond"/"forward-then" (default: an outcome), or a function of the request
+    body: bytes | Callable[[Request], bytes] | None = None
 
 
 def _outcome(status: int) -> bytes:
@@ -142,8 +144,9 @@ class FaultProxy:
                 return self._send(
                     h, 401, _outcome(401), {"WWW-Authenticate": 'Bearer error="invalid_token"'}
                 )
+        answer = rule.body(request) if rule and callable(rule.body) else rule and rule.body
         if rule and rule.action == "respond":
-            return self._send(h, rule.status, _outcome(rule.status), rule.headers)
+            return self._send(h, rule.status, answer or _outcome(rule.status), rule.headers)
         if rule and rule.action == "delay":
             time.sleep(rule.delay)
         try:
@@ -151,7 +154,7 @@ class FaultProxy:
         except requests.RequestException:
             status, payload, headers = 502, _outcome(502), {}
         if rule and rule.action == "forward-then":
-            return self._send(h, rule.status, _outcome(rule.status), rule.headers)
+            return self._send(h, rule.status, answer or _outcome(rule.status), rule.headers)
         self._send(h, status, payload, headers)
 
     def _forward(self, r: Request) -> tuple[int, bytes, dict[str, str]]:
