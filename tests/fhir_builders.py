@@ -27,6 +27,18 @@ RXCUI = {
     "aripiprazole": "89013",
     "carbamazepine": "2002",
 }
+# The nine PHQ-9 item LOINC codes in item order (item 9, self-harm, is 44260-8).
+PHQ9_ITEM_CODES = (
+    "44250-9",
+    "44255-8",
+    "44259-0",
+    "44254-1",
+    "44251-7",
+    "44258-2",
+    "44252-5",
+    "44253-3",
+    "44260-8",
+)
 _ids = itertools.count(1)
 
 

@@ -4,7 +4,16 @@ from datetime import date
 
 import pytest
 
-from tests.fhir_builders import PATIENT, bundle, condition, drug, lab, phq9, statement
+from tests.fhir_builders import (
+    PATIENT,
+    PHQ9_ITEM_CODES,
+    bundle,
+    condition,
+    drug,
+    lab,
+    phq9,
+    statement,
+)
 from trdfhir import InputError, load_mappings
 from trdfhir.ingest import read_record
 
@@ -182,17 +191,7 @@ def test_missing_dates_are_warnings():
 
 
 def test_phq9_total_is_summed_from_nine_items_of_a_questionnaire_response():
-    item_codes = [
-        "44250-9",
-        "44255-8",
-        "44259-0",
-        "44254-1",
-        "44251-7",
-        "44258-2",
-        "44252-5",
-        "44253-3",
-        "44260-8",
-    ]
+    item_codes = PHQ9_ITEM_CODES
     qr = {
         "resourceType": "QuestionnaireResponse",
         "id": "qr1",

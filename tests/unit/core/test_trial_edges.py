@@ -1,6 +1,6 @@
 """Edge cases of trial building found in review, each a small clinical scenario."""
 
-from tests.fhir_builders import PATIENT, bundle, condition, drug, phq9, statement
+from tests.fhir_builders import PATIENT, PHQ9_ITEM_CODES, bundle, condition, drug, phq9, statement
 from trdfhir import evaluate
 
 AS_OF = "2026-11-01"
@@ -201,17 +201,7 @@ def test_a_prescription_validity_period_is_not_a_treatment_duration():
 
 
 def test_an_ordinal_answer_of_zero_counts():
-    codes = [
-        "44250-9",
-        "44255-8",
-        "44259-0",
-        "44254-1",
-        "44251-7",
-        "44258-2",
-        "44252-5",
-        "44253-3",
-        "44260-8",
-    ]
+    codes = PHQ9_ITEM_CODES
     ordinal = "http://hl7.org/fhir/StructureDefinition/ordinalValue"
     qr = {
         "resourceType": "QuestionnaireResponse",
