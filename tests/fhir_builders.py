@@ -108,6 +108,42 @@ def statement(
     return r
 
 
+def request(
+    name: str, mg: float, authored: str, days: int, *, repeats: int = 0, rid: str | None = None
+) -> dict[str, Any]:
+    """A completed MedicationRequest: `days` of supply x (1 + repeats), dose as plain text."""
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid or _id("mr"),
+        "status": "completed",
+        "intent": "order",
+        "subject": {"reference": PATIENT},
+        "medicationCodeableConcept": drug(name),
+        "authoredOn": authored,
+        "dosageInstruction": [{"text": f"{mg:g} mg daily"}],
+        "dispenseRequest": {
+            "numberOfRepeatsAllowed": repeats,
+            "expectedSupplyDuration": {"value": days, "code": "d"},
+        },
+    }
+
+
+def dispense(
+    name: str, mg: float, day: str, days: int = 30, rid: str | None = None
+) -> dict[str, Any]:
+    """A completed MedicationDispense of `days` of supply handed over on `day`."""
+    return {
+        "resourceType": "MedicationDispense",
+        "id": rid or _id("md"),
+        "status": "completed",
+        "subject": {"reference": PATIENT},
+        "medicationCodeableConcept": drug(name),
+        "whenHandedOver": day,
+        "daysSupply": {"value": days},
+        "dosageInstruction": [{"text": f"{mg:g} mg daily"}],
+    }
+
+
 def phq9(
     day: str,
     total: float,

@@ -9,9 +9,11 @@ from tests.fhir_builders import (
     PHQ9_ITEM_CODES,
     bundle,
     condition,
+    dispense,
     drug,
     lab,
     phq9,
+    request,
     statement,
 )
 from trdfhir import InputError, load_mappings
@@ -130,39 +132,16 @@ def test_missing_reference_target_is_a_warning():
 
 
 def test_medication_request_supply_and_repeats():
-    mr = {
-        "resourceType": "MedicationRequest",
-        "id": "mr1",
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": PATIENT},
-        "medicationCodeableConcept": drug("escitalopram"),
-        "authoredOn": "2026-01-01",
-        "dosageInstruction": [{"text": "10 mg daily"}],
-        "dispenseRequest": {
-            "numberOfRepeatsAllowed": 2,
-            "expectedSupplyDuration": {"value": 30, "code": "d"},
-        },
-    }
-    [e] = record(mr).exposures
+    [e] = record(request("escitalopram", 10, "2026-01-01", 30, repeats=2)).exposures
     assert ((e.end - e.start).days, e.daily_dose_mg) == (90, 10)
 
 
-def test_dispenses_give_a_proportion_of_days_covered():
-    def dispense(day):
-        return {
-            "resourceType": "MedicationDispense",
-            "id": f"md-{day}",
-            "status": "completed",
-            "subject": {"reference": PATIENT},
-            "medicationCodeableConcept": drug("sertraline"),
-            "whenHandedOver": day,
-            "daysSupply": {"value": 30},
-            "dosageInstruction": [{"text": "50 mg daily"}],
-        }
-
-    rec = record(dispense("2026-01-01"), dispense("2026-02-20"), dispense("2026-03-25"))
-    assert [e.source_type for e in rec.exposures] == ["dispense"] * 3
+def test_each_dispense_covers_its_days_supply():
+    rec = record(dispense("sertraline", 50, "2026-01-01"), dispense("sertraline", 50, "2026-02-20"))
+    assert [
+        (e.source_type, e.start.isoformat(), (e.end - e.start).days, e.daily_dose_mg)
+        for e in rec.exposures
+    ] == [("dispense", "2026-01-01", 30, 50), ("dispense", "2026-02-20", 30, 50)]
 
 
 @pytest.mark.parametrize(

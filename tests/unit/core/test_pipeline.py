@@ -8,7 +8,7 @@ from tests.fhir_builders import (
     PATIENT,
     bundle,
     condition,
-    drug,
+    dispense,
     phq9,
     session,
     statement,
@@ -257,19 +257,8 @@ def test_adherence_observation_with_focus():
 def test_low_pdc_from_dispenses_is_non_adherence():
     """Three 30-day fills over 120 days: PDC 0.75 < 0.8."""
 
-    def fill(day):
-        return {
-            "resourceType": "MedicationDispense",
-            "id": f"md{day}",
-            "status": "completed",
-            "subject": {"reference": PATIENT},
-            "medicationCodeableConcept": drug("sertraline"),
-            "whenHandedOver": day,
-            "daysSupply": {"value": 30},
-            "dosageInstruction": [{"text": "50 mg daily"}],
-        }
-
-    t = run(fill("2026-01-01"), fill("2026-02-15"), fill("2026-04-01"))["trials"][0]
+    fills = [dispense("sertraline", 50, day) for day in ("2026-01-01", "2026-02-15", "2026-04-01")]
+    t = run(*fills)["trials"][0]
     assert t["adherence"]["pdc"] == 0.75 and "non-adherence" in t["reasons"]
 
 

@@ -1,6 +1,15 @@
 """Edge cases of trial building found in review, each a small clinical scenario."""
 
-from tests.fhir_builders import PATIENT, PHQ9_ITEM_CODES, bundle, condition, drug, phq9, statement
+from tests.fhir_builders import (
+    PATIENT,
+    PHQ9_ITEM_CODES,
+    bundle,
+    condition,
+    dispense,
+    phq9,
+    request,
+    statement,
+)
 from trdfhir import evaluate
 
 AS_OF = "2026-11-01"
@@ -15,20 +24,6 @@ def run(*resources, **settings):
 
 def trial(summary, agent):
     return next(t for t in summary["trials"] if t["agent"] == agent)
-
-
-def request(name, mg, authored, days, rid=None):
-    return {
-        "resourceType": "MedicationRequest",
-        "id": rid or f"mr-{name}",
-        "status": "completed",
-        "intent": "order",
-        "subject": {"reference": PATIENT},
-        "medicationCodeableConcept": drug(name),
-        "authoredOn": authored,
-        "dosageInstruction": [{"text": f"{mg} mg daily"}],
-        "dispenseRequest": {"expectedSupplyDuration": {"value": days, "code": "d"}},
-    }
 
 
 def test_a_not_taken_claim_alone_is_no_trial_but_non_adherence():
@@ -85,16 +80,7 @@ def test_an_agent_taken_before_the_antidepressant_is_not_augmentation_of_it():
 
 def test_pdc_is_measured_over_the_dispensing_window_only():
     """A statement Jan-May plus one 30-day fill in March: no PDC-based non-adherence."""
-    fill = {
-        "resourceType": "MedicationDispense",
-        "id": "md1",
-        "status": "completed",
-        "subject": {"reference": PATIENT},
-        "medicationCodeableConcept": drug("sertraline"),
-        "whenHandedOver": "2026-03-01",
-        "daysSupply": {"value": 30},
-        "dosageInstruction": [{"text": "100 mg daily"}],
-    }
+    fill = dispense("sertraline", 100, "2026-03-01")
     t = trial(run(statement("sertraline", 100, "2026-01-10", "2026-06-01"), fill), "sertraline")
     assert t["adherence"]["pdc"] == 1.0 and "non-adherence" not in t["reasons"]
 
