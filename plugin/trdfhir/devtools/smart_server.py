@@ -343,8 +343,8 @@ class SmartTestServer:
         query = urlencode({"code": code, "state": state})
         return RedirectResponse(f"{redirect_uri}?{query}", status_code=303)
 
-    def picker(self, p: Mapping[str, str]) -> Response:
-        """Standalone launch: choose the patient (the auto-approved 'login')."""
+    def _patients(self) -> dict[str, Any] | None:
+        """The upstream server's first 200 patients (a searchset Bundle); None if unreachable."""
         try:
             with self._http.get(
                 f"{self.upstream}/Patient",
@@ -354,6 +354,13 @@ class SmartTestServer:
             ) as response:
                 bundle = response.json()
         except (requests.RequestException, ValueError):
+            return None
+        return bundle if isinstance(bundle, dict) else None
+
+    def picker(self, p: Mapping[str, str]) -> Response:
+        """Standalone launch: choose the patient (the auto-approved 'login')."""
+        bundle = self._patients()
+        if bundle is None:
             return _page(502, "FHIR server unreachable", "Cannot list patients.")
         hidden = "".join(
             f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
@@ -508,15 +515,8 @@ class SmartTestServer:
     # -- the mini EHR ------------------------------------------------------------------------------
     def ehr_page(self) -> HTMLResponse:
         apps = [c for c in self.clients.values() if c.launch_url]
-        try:
-            with self._http.get(
-                f"{self.upstream}/Patient",
-                params={"_count": "200"},
-                headers={"Accept": "application/fhir+json"},
-                timeout=30,
-            ) as response:
-                bundle = response.json()
-        except (requests.RequestException, ValueError):
+        bundle = self._patients()
+        if bundle is None:
             return _page(502, "FHIR server unreachable", "Cannot list patients.")
         rows = []
         for entry in bundle.get("entry") or []:
