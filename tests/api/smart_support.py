@@ -3,6 +3,8 @@ authorization server (trdfhir.devtools.smart_server) with a FastAPI TestClient."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
@@ -10,11 +12,35 @@ import httpx
 import requests
 from fastapi.testclient import TestClient
 
-from trdfhir.devtools.smart_server import SmartTestServer
+from trdfhir.devtools.smart_server import RegisteredClient, SmartTestServer
 from trdfhir.service import ServiceSettings, create_app
 
 APP = "http://testserver"
 CLIENT_ID = "trd-test"
+
+
+@contextmanager
+def running_auth_server(*clients: RegisteredClient) -> Iterator[SmartTestServer]:
+    """Our test authorization server on 127.0.0.1 with these clients; its FHIR upstream is never
+    reached by launch and callback."""
+    server = SmartTestServer("http://127.0.0.1:9/fhir")
+    for client in clients:
+        server.register(client)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@contextmanager
+def fresh(server: SmartTestServer) -> Iterator[SmartTestServer]:
+    """The server with its switches and records reset before and after one test."""
+    server.reset()
+    try:
+        yield server
+    finally:
+        server.reset()
 
 
 def make_client(

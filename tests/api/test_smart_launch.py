@@ -17,9 +17,11 @@ from .smart_support import (
     CLIENT_ID,
     authorize,
     callback,
+    fresh,
     launch,
     make_client,
     query_of,
+    running_auth_server,
     sign_in,
     with_query,
 )
@@ -29,24 +31,18 @@ SECRET = "s3cret-value"  # noqa: S105 - a test client secret
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SmartTestServer]:
-    s = SmartTestServer("http://127.0.0.1:9/fhir")  # launch and callback never reach FHIR
     redirects = (f"{APP}/app/callback", "https://testserver/app/callback")
-    s.register(RegisteredClient(CLIENT_ID, redirects))
-    s.register(RegisteredClient("trd-confidential", redirects, secret=SECRET))
-    s.start()
-    try:
+    with running_auth_server(
+        RegisteredClient(CLIENT_ID, redirects),
+        RegisteredClient("trd-confidential", redirects, secret=SECRET),
+    ) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
 def auth(server: SmartTestServer) -> Iterator[SmartTestServer]:
-    server.reset()
-    try:
-        yield server
-    finally:
-        server.reset()
+    with fresh(server) as s:
+        yield s
 
 
 def no_redirect_to(response: object, *hosts: str) -> None:

@@ -20,8 +20,10 @@ from tests.api.smart_support import (
     CLIENT_ID,
     authorize,
     callback,
+    fresh,
     launch,
     make_client,
+    running_auth_server,
     sign_in,
 )
 from tests.fuzz.budget import budget, tried
@@ -35,22 +37,14 @@ JSON = {"Accept": "application/json"}
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[SmartTestServer]:
-    s = SmartTestServer("http://127.0.0.1:9/fhir")  # nothing here reaches a FHIR server
-    s.register(RegisteredClient(CLIENT_ID, (f"{APP}/app/callback",)))
-    s.start()
-    try:
+    with running_auth_server(RegisteredClient(CLIENT_ID, (f"{APP}/app/callback",))) as s:
         yield s
-    finally:
-        s.stop()
 
 
 @pytest.fixture
 def auth(server: SmartTestServer) -> Iterator[SmartTestServer]:
-    server.reset()
-    try:
-        yield server
-    finally:
-        server.reset()
+    with fresh(server) as s:
+        yield s
 
 
 def runtime_of(client: TestClient) -> SmartRuntime:
