@@ -63,35 +63,14 @@ def read_procedures(
     for r, _loc in rs.resources:
         if r.get("resourceType") != "Procedure" or r.get("status") not in ("completed", None):
             continue
-        info = next(
-            (
-                maps.procedures[(str(c.get("system")), str(c.get("code")))]
-                for c in codings(r.get("code"))
-                if (str(c.get("system")), str(c.get("code"))) in maps.procedures
-            ),
-            None,
-        )
-        if info is None:
+        keys = [(str(c.get("system")), str(c.get("code"))) for c in codings(r.get("code"))]
+        known = [maps.procedures[k] for k in keys if k in maps.procedures]
+        if not known:
             continue  # not a depression treatment
-        # A session may carry a CPT code and a modality code: prefer the most specific.
-        modality = next(
-            (
-                maps.procedures[k].modality
-                for c in codings(r.get("code"))
-                if (k := (str(c.get("system")), str(c.get("code")))) in maps.procedures
-                and maps.procedures[k].modality
-            ),
-            None,
-        )
-        laterality = next(
-            (
-                maps.procedures[k].laterality
-                for c in codings(r.get("code"))
-                if (k := (str(c.get("system")), str(c.get("code")))) in maps.procedures
-                and maps.procedures[k].laterality
-            ),
-            None,
-        )
+        info = known[0]
+        # A session may carry a CPT code and a modality or laterality code: take the specific one.
+        modality = next((p.modality for p in known if p.modality), None)
+        laterality = next((p.laterality for p in known if p.laterality), None)
         period = obj(r.get("performedPeriod"))
         day, _ = parse_date(r.get("performedDateTime") or period.get("start"))
         if day is None:
