@@ -214,10 +214,17 @@ def test_an_ordinal_answer_of_zero_counts():
     assert "missing-value" not in {w["code"] for w in s["warnings"]}
 
 
-def test_a_malformed_dose_range_is_not_a_crash():
-    ms = statement("sertraline", None, "2026-01-05", "2026-04-30")
+def test_a_malformed_dose_range_is_left_out_with_its_location():
+    """A dose range whose `low` is a number, not a Quantity: the resource is left out, named."""
+    ms = statement("sertraline", None, "2026-01-05", "2026-04-30", rid="ms-bad")
     ms["dosage"] = [{"doseAndRate": [{"doseRange": {"low": 5, "high": "x"}}]}]
-    assert run(ms)["trials"] == [] or run(ms)["trials"][0]["adequacy"] != "adequate"
+    s = run(ms)
+    assert s["trials"] == []
+    [warning] = s["warnings"]
+    assert warning["code"] == "malformed-resource"
+    assert (
+        warning["location"] == "MedicationStatement/ms-bad.dosage[0].doseAndRate[0].doseRange.low"
+    )
 
 
 def test_same_day_scores_do_not_depend_on_input_order():
