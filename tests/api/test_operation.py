@@ -213,12 +213,23 @@ def test_invalid_resource_inside_is_422(make_client: Callable[..., TestClient]) 
     assert outcome["issue"][0]["expression"]
 
 
-def test_bundle_without_emitter_still_answers(
-    make_client: Callable[..., TestClient], monkeypatch: pytest.MonkeyPatch
+def test_a_record_that_cannot_be_written_back_still_answers(
+    make_client: Callable[..., TestClient],
 ) -> None:
-    monkeypatch.setattr(engine, "load_emitter", lambda: None)
-    ex = example("01")
-    body = make_client().post(OP, json=params(ex.bundle, ex.as_of.isoformat()), headers=FHIR).json()
+    """A patient known only by a urn:uuid has no server id to write to: the summary is
+    returned, and the issues say why there is no write-back Bundle."""
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms1",
+        "status": "active",
+        "subject": {"reference": "urn:uuid:6d1f0a52-1c3e-4f43-9d55-2b3c4d5e6f70"},
+        "medicationCodeableConcept": {
+            "coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "36437"}]
+        },
+        "effectivePeriod": {"start": "2026-01-01"},
+    }
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": statement}]}
+    body = make_client().post(OP, json=params(bundle, "2026-06-01"), headers=FHIR).json()
     assert [p["name"] for p in body["parameter"]] == ["summary", "issues"]
     assert any("no write-back Bundle" in i["diagnostics"] for i in out(body, "issues")["issue"])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -13,23 +12,14 @@ from typing import Any
 from .. import __version__
 from ..assessment import Assessment, evaluate
 from ..auth.cds_jwt import CdsJwtVerifier, JwksCache, ReplayCache
+from ..emit import emit_bundle
 from ..errors import TrdFhirError
 from ..limits import Limits, checkpoint, deadline
 from ..mappings import Mappings, load_mappings
 from ..settings import Settings
 from .settings import ServiceSettings
 
-Emitter = Callable[..., dict[str, Any]]
 MAX_FEEDBACK = 10_000
-
-
-def load_emitter() -> Emitter | None:
-    """trdfhir.emit.emit_bundle, when this build has it."""
-    try:
-        from ..emit import emit_bundle
-    except ImportError:  # pragma: no cover - emit is part of the package
-        return None
-    return emit_bundle
 
 
 @dataclass(frozen=True)
@@ -74,7 +64,6 @@ class ServiceState:
             now=settings.now,
         )
         self.feedback = FeedbackStore()
-        self.emitter = load_emitter()
         self.version = __version__
         self.smart_app = False  # set by create_app when the SMART app router is mounted
         # the time limit is set around evaluate() and emit() together, below
@@ -100,10 +89,8 @@ class ServiceState:
         )
 
     def emit(self, assessment: Assessment) -> tuple[dict[str, Any] | None, str | None]:
-        if self.emitter is None:
-            return None, "this build has no write-back emitter"
         try:
-            bundle = self.emitter(
+            bundle = emit_bundle(
                 assessment, now=self.settings.now(), device_ref=self.settings.device_reference
             )
         except TrdFhirError as exc:
