@@ -91,53 +91,72 @@ def _is_primitive(target: str, compiled: dict[str, Compiled]) -> bool:
     return target.startswith("#") or compiled.get(target, ("any",))[0] == "prim"
 
 
-def _problem(value: Any, target: str, path: str, compiled: dict[str, Compiled]) -> str | None:
+# A problem as (path relative to the value checked, what is wrong). Paths are only built on the
+# way back up from a problem: the walk over a well-formed resource formats no strings.
+Problem = tuple[str, str]
+
+
+def _under(prefix: str, found: Problem) -> Problem:
+    rel, message = found
+    if not rel:
+        return prefix, message
+    return f"{prefix}{rel}" if rel.startswith("[") else f"{prefix}.{rel}", message
+
+
+def _problem(value: Any, target: str, compiled: dict[str, Compiled]) -> Problem | None:
     if target == "#any":
         return None
     if target.startswith("#"):
         kind = target[1:]
         if _primitive_ok(value, kind):
             return None
-        return f"{path}: expected {_EXPECTED[kind]}, got {_kind(value)}"
+        return "", f"expected {_EXPECTED[kind]}, got {_kind(value)}"
     shape = compiled.get(target, ("any",))
     if shape[0] == "prim":
         if not _primitive_ok(value, shape[1]):
-            return f"{path}: expected {_EXPECTED[shape[1]]}, got {_kind(value)}"
+            return "", f"expected {_EXPECTED[shape[1]]}, got {_kind(value)}"
         if target == "id" and not _ID.fullmatch(value):
-            return f"{path}: not a FHIR id (1-64 of A-Z a-z 0-9 - .)"
+            return "", "not a FHIR id (1-64 of A-Z a-z 0-9 - .)"
         return None
     if shape[0] == "resource":
-        return resource_problem(value, path, compiled)
+        return _resource(value, compiled)
     if shape[0] != "complex":
         return None
     if not isinstance(value, dict):
-        return f"{path}: expected an object, got {_kind(value)}"
+        return "", f"expected an object, got {_kind(value)}"
     elements: dict[str, tuple[bool, str]] = shape[1]
     for name, item in value.items():
         spec = elements.get(name)
         if spec is None:
             continue
         repeats, inner = spec
-        where = f"{path}.{name}" if path else name
         if not repeats:
-            found = _problem(item, inner, where, compiled)
-        elif not isinstance(item, list):
-            found = f"{where}: expected a list, got {_kind(item)}"
-        else:
-            # primitive lists may hold null where only the `_name` extension has a value
-            nulls = name.startswith("_") or _is_primitive(inner, compiled)
-            found = next(
-                (
-                    p
-                    for i, v in enumerate(item)
-                    if not (v is None and nulls)
-                    and (p := _problem(v, inner, f"{where}[{i}]", compiled)) is not None
-                ),
-                None,
-            )
-        if found is not None:
-            return found
+            found = _problem(item, inner, compiled)
+            if found is not None:
+                return _under(name, found)
+            continue
+        if not isinstance(item, list):
+            return name, f"expected a list, got {_kind(item)}"
+        # primitive lists may hold null where only the `_name` extension has a value
+        nulls = name.startswith("_") or _is_primitive(inner, compiled)
+        for i, v in enumerate(item):
+            if v is None and nulls:
+                continue
+            found = _problem(v, inner, compiled)
+            if found is not None:
+                return _under(f"{name}[{i}]", found)
     return None
+
+
+def _resource(value: Any, compiled: dict[str, Compiled]) -> Problem | None:
+    """A resource inside another (contained, a Bundle entry)."""
+    if not isinstance(value, dict):
+        return "", f"expected a resource (an object), got {_kind(value)}"
+    rtype = value.get("resourceType")
+    shape = compiled.get(rtype) if isinstance(rtype, str) else None
+    if shape is None or shape[0] != "complex" or "resourceType" not in shape[1]:
+        return "resourceType", "not a FHIR R4 resource type"
+    return _problem(value, str(rtype), compiled)
 
 
 def resource_problem(
@@ -145,15 +164,18 @@ def resource_problem(
 ) -> str | None:
     """The first element of a resource whose JSON type is wrong, or None."""
     compiled = compiled or _compiled()
-    if not isinstance(value, dict):
-        return f"{path or 'resource'}: expected a resource (an object), got {_kind(value)}"
-    rtype = value.get("resourceType")
-    shape = compiled.get(rtype) if isinstance(rtype, str) else None
-    if not isinstance(rtype, str) or shape is None or shape[0] != "complex":
-        return f"{path}.resourceType: not a FHIR R4 resource type" if path else "not a resource"
-    if "resourceType" not in shape[1]:  # a datatype's name, not a resource type
-        return f"{path}.resourceType: not a FHIR R4 resource type" if path else "not a resource"
-    return _problem(value, rtype, path, compiled)
+    if not path:
+        if not isinstance(value, dict):
+            return f"resource: expected a resource (an object), got {_kind(value)}"
+        rtype = value.get("resourceType")
+        shape = compiled.get(rtype) if isinstance(rtype, str) else None
+        if shape is None or shape[0] != "complex" or "resourceType" not in shape[1]:
+            return "not a resource"  # a datatype's name or an unknown type
+    found = _resource(value, compiled)
+    if found is None:
+        return None
+    rel, message = _under(path, found) if path else found
+    return f"{rel}: {message}"
 
 
 def shape_problem(resource: Any) -> str | None:
