@@ -42,6 +42,9 @@ class DataWarning:
     code: str  # e.g. missing-date, implausible-dose, after-as-of, unexpected-unit
     diagnostic: str
     location: str  # "MedicationStatement/ms1" or "MedicationStatement/ms1.dosage[0]"
+    # A short, stable slug saying why a value is unknown (e.g. "dose-range", "sig-unreadable",
+    # "no-strength"), for the reading report's counts by reason. Not part of the summary contract.
+    reason: str = ""
 
     def __post_init__(self) -> None:  # they quote input values (units, ...): one printable line
         object.__setattr__(self, "diagnostic", printable(self.diagnostic))
