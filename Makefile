@@ -10,6 +10,7 @@ VALIDATOR := tools/validator/node_modules/.installed
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
+	@echo "            (make demo PORT=8095 for another port of the sandbox server)"
 	@echo "make test   every test (unit, spec, golden, integration, e2e)"
 	@echo "make check  ruff + mypy + pip-audit (AUDIT=0 skips the audit)"
 	@echo "make fuzz   the long fuzz run of the hardening suites (about 5 minutes)"
@@ -71,8 +72,9 @@ audit: $(STAMP)
 fuzz: $(STAMP)
 	TRDFHIR_FUZZ=fuzz $(BIN)/python -m pytest -q -m "not integration" tests/fuzz tests/security
 
+PORT ?= 8090
 demo: $(STAMP)
-	$(BIN)/python examples/demo.py
+	$(BIN)/python examples/demo.py --port $(PORT)
 
 # Benchmarks (bench/README.md): about 10 minutes, ~15 GB of temporary files in bench/.work.
 BENCH_STAMP := $(VENV)/.bench-installed

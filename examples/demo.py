@@ -14,6 +14,7 @@ Re-running writes nothing new. The server keeps running (stop it with `trd-fhir 
 # ruff: noqa: T201  (a script: it prints)
 from __future__ import annotations
 
+import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from trdfhir.commands.sync import SyncResult, sync_patient
 from trdfhir.devtools.smart_demo import start_smart_demo
 from trdfhir.errors import TrdFhirError
 from trdfhir.mappings import load_mappings
-from trdfhir.sandbox import default_paths, load_examples, read_examples, start_sandbox
+from trdfhir.sandbox import DEFAULT_PORT, default_paths, load_examples, read_examples, start_sandbox
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGE_PROFILE = "http://trd-fhir.org/fhir/StructureDefinition/trd-stage-observation"
@@ -100,9 +101,18 @@ def table(rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="the sandbox round trip (make demo)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help=f"port of the sandbox FHIR server on 127.0.0.1 (default {DEFAULT_PORT}; "
+        "make demo PORT=...)",
+    )
+    args = parser.parse_args(argv)
     paths = default_paths(ROOT)
-    base, started = start_sandbox(paths, log=sys.stderr)
+    base, started = start_sandbox(paths, port=args.port, log=sys.stderr)
     print(f"Sandbox FHIR server {'started' if started else 'already running'}: {base}")
     examples = read_examples(ROOT / "examples")
     maps = load_mappings()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import json
 import os
 import sys
@@ -63,8 +64,7 @@ def read_input(path: str) -> list[tuple[str, Any]]:
     except RecursionError:
         raise LimitError(f"{label} nests JSON objects/arrays too deeply") from None
     except json.JSONDecodeError as whole:
-        lines = stripped.splitlines()
-        if len(lines) < 2 or not lines[0].lstrip().startswith("{"):
+        if not _looks_like_ndjson(stripped):  # e.g. a truncated JSON file: say where it broke
             raise InputError(
                 f"{label} is not valid JSON: {whole.msg}",
                 location=f"line {whole.lineno}, column {whole.colno}",
@@ -90,6 +90,18 @@ def read_input(path: str) -> list[tuple[str, Any]]:
     if not groups:
         raise InputError(f"{label}: no patient found in the NDJSON")
     return [(f"{label} ({patient})", items) for patient, items in sorted(groups.items())]
+
+
+def _looks_like_ndjson(text: str) -> bool:
+    """NDJSON when the first line is a whole JSON object by itself (a pretty-printed JSON file's
+    first line is only "{")."""
+    first, newline, _rest = text.partition("\n")
+    if not newline or not first.lstrip().startswith("{"):
+        return False
+    try:
+        return isinstance(json.loads(first), dict)
+    except (json.JSONDecodeError, RecursionError):
+        return False
 
 
 def parse_overrides(pairs: Sequence[str], settings_file: str | None) -> dict[str, Any]:
@@ -141,16 +153,30 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("trd-fhir")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree without install
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trd-fhir",
         description="Treatment trials, adequacy and TRD staging from FHIR R4 records.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     ev = sub.add_parser("evaluate", help="evaluate Bundle/NDJSON files and print the assessment")
     ev.add_argument("files", nargs="+", metavar="FILE", help="Bundle JSON or NDJSON; - for stdin")
     ev.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date (default: today)")
-    ev.add_argument("--format", choices=sorted(FORMATS), default="text")
+    ev.add_argument(
+        "--format",
+        choices=sorted(FORMATS),
+        default="text",
+        help="text: the report (default); json: the assessment contract object; "
+        "fhir: the write-back transaction Bundle",
+    )
     ev.add_argument(
         "--strict",
         action="store_true",

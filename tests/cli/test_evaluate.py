@@ -132,3 +132,24 @@ def test_stdin(monkeypatch, capsys, bundle_file):
     monkeypatch.setattr("sys.stdin", io.StringIO(bundle_file.read_text()))
     code, out, _ = run(capsys, "evaluate", "-", "--as-of", AS_OF, "--format", "json")
     assert code == 0 and json.loads(out)["patient"] == "Patient/p1"
+
+
+def test_a_truncated_json_file_is_reported_as_json_where_it_breaks(capsys, tmp_path, bundle_file):
+    pretty = json.dumps(json.loads(bundle_file.read_text()), indent=2)
+    cut = pretty[: len(pretty) // 2]  # a download that stopped half way
+    path = tmp_path / "cut.json"
+    path.write_text(cut)
+    got, out, err = run(capsys, "evaluate", str(path), "--as-of", AS_OF)
+    lines = cut.count("\n") + 1
+    assert got == 2 and out == ""
+    assert "is not valid JSON" in err and "NDJSON" not in err
+    assert f"line {lines}," in err or f"line {lines + 1}," in err
+
+
+def test_version_names_the_installed_distribution(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0
+    assert capsys.readouterr().out.strip() == f"trd-fhir {version('trd-fhir')}"

@@ -66,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         with FhirClient(base) as client:
             count = load_examples(client, examples)
         _say(f"loaded {len(examples)} example patients ({count} resources) from {directory}")
-    _say("stop it with: trd-fhir sandbox --stop")
+    state = f" --state-dir {args.state_dir}" if args.state_dir else ""
+    _say(f"stop it with: trd-fhir sandbox --stop{state}")
     sys.stdout.write(base + "\n")
     return 0
