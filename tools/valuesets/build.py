@@ -1,14 +1,15 @@
 """Build mappings/valuesets.json from the VSAC expansions shipped in the public eCQM content.
 
-    python tools/valuesets/build.py ECQM_2025_CHECKOUT [ECQM_2024_CHECKOUT ...] > mappings/valuesets.json
+    python tools/valuesets/build.py CHECKOUT_2025 [CHECKOUT_2024 ...] > mappings/valuesets.json
 
-Each argument is a checkout (or extracted tree) of cqframework/ecqm-content-qicore-2025 / -2024; the
-value sets are read from its input/vocabulary/valueset/ tree. The code lists are facts and are taken in
-with their source (value set canonical URL and version). What each code MEANS is decided here, by the
-project's own categories and the rules below, never by value-set membership alone: a code of MDD "in
-remission" is `mdd-remission` even when a "Major Depression" value set lists it; a bipolar code listed
-in an MDD value set is `bipolar`; a code with no project category is listed under `skipped` with the
-reason. Review the output (git diff) before committing: every decision is a row you can read.
+Each argument is a checkout (or extracted tree) of cqframework/ecqm-content-qicore-2025 / -2024;
+the value sets are read from its input/vocabulary/valueset/ tree. The code lists are facts and are
+taken in with their source (value set canonical URL and version). What each code MEANS is decided
+here, by the project's own categories and the rules below, never by value-set membership alone: a
+code of MDD "in remission" is `mdd-remission` even when a "Major Depression" value set lists it; a
+bipolar code listed in an MDD value set is `bipolar`; a code with no project category is listed
+under `skipped` with the reason. Review the output (git diff) before committing: every decision is
+a row you can read.
 """
 
 from __future__ import annotations
@@ -24,16 +25,28 @@ SNOMED = "http://snomed.info/sct"
 ICD10_CM = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
-# (OID, measures that use it, kind). Groupings are listed with their leaves so that a row cites both.
+# (OID, measures that use it, kind). Groupings are listed with their leaves: a row cites both.
 CONDITION_SETS = (
     ("2.16.840.1.113883.3.464.1003.105.12.1007", "CMS128", "mdd"),  # Major Depression (grouping)
     ("2.16.840.1.113883.3.464.1003.105.11.1017", "CMS128", "mdd"),  # Major Depression, SNOMED CT
     ("2.16.840.1.113883.3.464.1003.105.11.1019", "CMS128", "mdd"),  # Major Depression, ICD-10-CM
     ("2.16.840.113883.3.67.1.101.3.2444", "CMS159", "mdd"),  # Major Depression Including Remission
-    ("2.16.840.1.113883.3.464.1003.105.11.1060", "none (2025 vocabulary)", "mdd"),  # Major Depression In Remission, SNOMED
-    ("2.16.840.1.113883.3.464.1003.105.11.1062", "none (2025 vocabulary)", "mdd"),  # Major Depression In Remission, ICD
+    (
+        "2.16.840.1.113883.3.464.1003.105.11.1060",
+        "none (2025 vocabulary)",
+        "mdd",
+    ),  # Major Depression In Remission, SNOMED
+    (
+        "2.16.840.1.113883.3.464.1003.105.11.1062",
+        "none (2025 vocabulary)",
+        "mdd",
+    ),  # Major Depression In Remission, ICD
     ("2.16.840.1.113883.3.526.3.1491", "none (2024 vocabulary)", "mdd"),  # MDD Active
-    ("2.16.840.1.113883.3.67.1.101.1.128", "CMS2, CMS159", "bipolar"),  # Bipolar Disorder (grouping)
+    (
+        "2.16.840.1.113883.3.67.1.101.1.128",
+        "CMS2, CMS159",
+        "bipolar",
+    ),  # Bipolar Disorder (grouping)
     ("2.16.840.1.113883.3.67.1.101.1.44", "CMS2, CMS159", "bipolar"),  # Bipolar Disorder, SNOMED CT
     ("2.16.840.1.113883.3.67.1.101.1.45", "CMS2, CMS159", "bipolar"),  # Bipolar Disorder, ICD-10-CM
     ("2.16.840.1.113883.3.67.1.101.1.246", "CMS159", "personality"),  # PD Emotionally Labile
@@ -91,13 +104,24 @@ _SCD = re.compile(
     r"(?P<form>[A-Za-z ]+)$"
 )
 _PACK = re.compile(r"^\{.*\} Pack$")
-_SALTS = {"hydrochloride", "hydrobromide", "maleate", "mesylate", "oxalate", "pamoate", "succinate",
-          "sulfate", "fumarate", "citrate", "carbonate"}
+_SALTS = {
+    "hydrochloride",
+    "hydrobromide",
+    "maleate",
+    "mesylate",
+    "oxalate",
+    "pamoate",
+    "succinate",
+    "sulfate",
+    "fumarate",
+    "citrate",
+    "carbonate",
+}
 
 
 def main(argv: list[str]) -> int:
     if len(argv) < 2:
-        print(__doc__, file=sys.stderr)
+        sys.stderr.write(__doc__ or "")
         return 2
     repos = [Path(a) for a in argv[1:]]
     mappings = Path(__file__).resolve().parents[2] / "mappings"
@@ -266,7 +290,9 @@ def _condition(
     return {"category": "mdd", "maudsley_severity": severity, "psychotic": psychotic}, note
 
 
-def _medication(code: str, display: str, names: dict[str, str]) -> tuple[dict[str, Any] | None, str]:
+def _medication(
+    code: str, display: str, names: dict[str, str]
+) -> tuple[dict[str, Any] | None, str]:
     if " / " in display and not _PACK.match(display):
         return None, (
             "combination product: one code cannot name two ingredients here; the name fallback "
@@ -276,7 +302,8 @@ def _medication(code: str, display: str, names: dict[str, str]) -> tuple[dict[st
         inner = {_ingredient(m.group("name"), names) for m in _scd_parts(display)}
         if len(inner) == 1 and None not in inner:
             return {"ingredient": inner.pop(), "strength_mg": None, "unit": None}, (
-                "pack of several strengths: the ingredient is certain, the strength of a dose is not"
+                "pack of several strengths: the ingredient is certain, the strength of a dose "
+                "is not"
             )
         return None, "pack whose ingredient is not in the project's medication files"
     m = _SCD.match(display)
@@ -311,12 +338,14 @@ def _medication(code: str, display: str, names: dict[str, str]) -> tuple[dict[st
     if unit == "patch":
         note = "strength_mg = mg delivered per 24 h; one patch a day"
     if "hydrobromide" in m.group("name") and ingredient == "bupropion":
-        note = "hydrobromide salt: 174/348/522 mg are equivalent to about 150/300/450 mg hydrochloride"
+        note = (
+            "hydrobromide salt: 174/348/522 mg are equivalent to about 150/300/450 mg hydrochloride"
+        )
     return row, note
 
 
 def _ingredient(name: str, names: dict[str, str]) -> str | None:
-    """The project's ingredient for an RxNorm ingredient name; a salt name falls back to its base."""
+    """The project's ingredient for an RxNorm name; a salt name falls back to its base."""
     if name in names:
         return names[name]
     base, _, salt = name.rpartition(" ")
