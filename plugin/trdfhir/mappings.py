@@ -150,6 +150,8 @@ class Mappings:
     # Exact codes of the official value sets (valuesets.json) that no hand-made row recognises:
     # (family, code) -> rule. Consulted only when no hand-made condition rule matches.
     valueset_conditions: dict[tuple[str, str], ConditionRule] = field(default_factory=dict)
+    # Medication codes that only the official value sets give (in products or drugs_by_code).
+    valueset_medications: frozenset[Key] = field(default=frozenset())
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -346,7 +348,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
             )
         )
 
-    valueset_conditions = _merge_valuesets(
+    valueset_conditions, valueset_medications = _merge_valuesets(
         docs["valuesets"], rules, products, drugs_by_code, drugs_by_name
     )
 
@@ -411,6 +413,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         name_patterns=_name_patterns(drugs_by_name),
         unverified=unverified,
         valueset_conditions=valueset_conditions,
+        valueset_medications=valueset_medications,
     )
 
 
@@ -420,13 +423,14 @@ def _merge_valuesets(
     products: dict[Key, Product],
     drugs_by_code: dict[Key, Drug],
     drugs_by_name: dict[str, Drug],
-) -> dict[tuple[str, str], ConditionRule]:
+) -> tuple[dict[tuple[str, str], ConditionRule], frozenset[Key]]:
     """Merge the official value-set codes into the tables; a hand-made row always wins.
 
     A condition code that any hand-made rule matches (exact, prefix or exclude) keeps the hand-made
     meaning; a medication code already in products.json or a medication file keeps that row. The
     value-set rows fill only the codes nobody typed. `products` and `drugs_by_code` are extended in
-    place; the condition codes are returned as their own exact-code index.
+    place; the condition codes are returned as their own exact-code index, with the medication codes
+    that were added.
     """
     cited = {f"{v['url']}|{v['version']}" for v in doc["valuesets"]}
     for table in ("conditions", "medications", "skipped"):
@@ -452,6 +456,7 @@ def _merge_valuesets(
             severity=r["maudsley_severity"],
             psychotic=r["psychotic"],
         )
+    added: set[Key] = set()
     for i, r in enumerate(doc["medications"]):
         key = (r["system"], r["code"])
         drug = drugs_by_name.get(r["ingredient"])
@@ -467,13 +472,14 @@ def _merge_valuesets(
             )
         if key in products or key in drugs_by_code:
             continue  # hand-made wins
+        added.add(key)
         if r["strength_mg"] is None:
             drugs_by_code[key] = drug
         else:
             products[key] = Product(
                 ingredient=drug.ingredient, strength_mg=r["strength_mg"], unit=r["unit"]
             )
-    return conditions
+    return conditions, frozenset(added)
 
 
 def _name_patterns(
