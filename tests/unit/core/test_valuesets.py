@@ -107,6 +107,12 @@ def test_antidepressant_value_set_codes_are_read_by_code_alone(code, expected):
     assert by_code_alone(code) == expected
 
 
+def test_the_codes_only_value_sets_give_are_known_apart_from_the_hand_made_ones():
+    assert (RXNORM, "2532159") in MAPS.valueset_medications
+    assert (RXNORM, "312941") not in MAPS.valueset_medications  # hand-made products.json row
+    assert (RXNORM, "1653469") in MAPS.valueset_medications  # ingredient-only (pack)
+
+
 def test_combination_products_are_not_one_ingredient_by_code_but_both_by_name():
     # fluoxetine 25 MG / olanzapine 6 MG Oral Capsule: the code alone is not guessed at ...
     assert by_code_alone("403969") == []
