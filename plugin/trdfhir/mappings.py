@@ -243,8 +243,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{', '.join(where) or 'top level'}: {error.message}"
 
 
-def _unique(name: str, items: Iterable[tuple[Any, int]]) -> None:
-    seen: dict[Any, int] = {}
+def _unique(name: str, items: Iterable[tuple[Any, int | str]]) -> None:
+    seen: dict[Any, int | str] = {}
     for key, row in items:
         if key in seen:
             raise MappingError(f"{name}.json: row {row} repeats {key!r} (first in row {seen[key]})")
@@ -433,8 +433,12 @@ def _merge_valuesets(
     that were added.
     """
     cited = {f"{v['url']}|{v['version']}" for v in doc["valuesets"]}
-    for table in ("conditions", "medications", "skipped"):
-        _unique("valuesets", (((r["system"], r["code"]), i) for i, r in enumerate(doc[table])))
+    tables = ("conditions", "medications", "skipped")
+    _unique(  # a code is in exactly one table: mapped, or skipped with its reason
+        "valuesets",
+        (((r["system"], r["code"]), f"{t} {i}") for t in tables for i, r in enumerate(doc[t])),
+    )
+    for table in tables:
         for i, r in enumerate(doc[table]):
             unknown = sorted(set(r["valuesets"]) - cited)
             if unknown:

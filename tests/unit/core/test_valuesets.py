@@ -244,6 +244,10 @@ def test_a_hand_made_exclusion_is_not_undone_by_a_value_set(copy):
             "valuesets.json: row .* repeats",
         ),
         (
+            lambda d: d["skipped"].append(dict(d["skipped"][0], system=SNOMED, code="15193003")),
+            r"valuesets.json: row skipped \d+ repeats .*15193003.* \(first in row conditions \d+\)",
+        ),
+        (
             lambda d: row(d, "conditions", "15193003").pop("valuesets"),
             r"table 'conditions', row \d+.*'valuesets'",
         ),
