@@ -41,6 +41,7 @@ FILES = (
     "suggestions",
     "settings",
     "dm_trd_weights",
+    "valuesets",
 )
 
 Key = tuple[str, str]
@@ -146,6 +147,11 @@ class Mappings:
     # only tries the names whose first word occurs in the text.
     name_patterns: dict[str, tuple[tuple[re.Pattern[str], Drug], ...]] = field(default_factory=dict)
     unverified: frozenset[str] = field(default=frozenset())  # "file:table:row", unverified rows
+    # Exact codes of the official value sets (valuesets.json) that no hand-made row recognises:
+    # (family, code) -> rule. Consulted only when no hand-made condition rule matches.
+    valueset_conditions: dict[tuple[str, str], ConditionRule] = field(default_factory=dict)
+    # Medication codes that only the official value sets give (in products or drugs_by_code).
+    valueset_medications: frozenset[Key] = field(default=frozenset())
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -160,12 +166,20 @@ class Mappings:
         if family is None:
             return None
         norm = normalise_icd10(code) if family == "icd10" else code
-        best: ConditionRule | None = None
-        for rule in self.condition_rules.get(family, ()):
-            hit = norm == rule.code or (rule.match == "prefix" and norm.startswith(rule.code))
-            if hit and (best is None or len(rule.code) > len(best.code)):
-                best = rule
-        return None if best is None or best.exclude else best
+        best = _best_rule(self.condition_rules.get(family, ()), norm)
+        if best is None:  # no hand-made row knows the code: the official value sets may
+            return self.valueset_conditions.get((family, norm))
+        return None if best.exclude else best
+
+
+def _best_rule(rules: Iterable[ConditionRule], norm: str) -> ConditionRule | None:
+    """The longest hand-made rule matching a normalised code, exclude rules included."""
+    best: ConditionRule | None = None
+    for rule in rules:
+        hit = norm == rule.code or (rule.match == "prefix" and norm.startswith(rule.code))
+        if hit and (best is None or len(rule.code) > len(best.code)):
+            best = rule
+    return best
 
 
 def normalise_icd10(code: str) -> str:
@@ -229,8 +243,8 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"{', '.join(where) or 'top level'}: {error.message}"
 
 
-def _unique(name: str, items: Iterable[tuple[Any, int]]) -> None:
-    seen: dict[Any, int] = {}
+def _unique(name: str, items: Iterable[tuple[Any, int | str]]) -> None:
+    seen: dict[Any, int | str] = {}
     for key, row in items:
         if key in seen:
             raise MappingError(f"{name}.json: row {row} repeats {key!r} (first in row {seen[key]})")
@@ -264,7 +278,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
                 drugs_by_name[name.lower()] = drug
     _unique("medication", code_rows)
 
-    products = {}
+    products: dict[Key, Product] = {}
     for i, row in enumerate(docs["products"]["rows"]):
         key = (row["system"], row["code"])
         if key in products:
@@ -334,6 +348,10 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
             )
         )
 
+    valueset_conditions, valueset_medications = _merge_valuesets(
+        docs["valuesets"], rules, products, drugs_by_code, drugs_by_name
+    )
+
     obs = docs["observations"]
     observation_kinds = {(r["system"], r["code"]): r["kind"] for r in obs["rows"]}
     lab_units = {(r["test"], r["unit"]): r["factor"] for r in obs["units"]}
@@ -394,7 +412,78 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         dm_trd_verified=all(r["confidence"] == "verified" for r in weights),
         name_patterns=_name_patterns(drugs_by_name),
         unverified=unverified,
+        valueset_conditions=valueset_conditions,
+        valueset_medications=valueset_medications,
     )
+
+
+def _merge_valuesets(
+    doc: dict[str, Any],
+    rules: dict[str, list[ConditionRule]],
+    products: dict[Key, Product],
+    drugs_by_code: dict[Key, Drug],
+    drugs_by_name: dict[str, Drug],
+) -> tuple[dict[tuple[str, str], ConditionRule], frozenset[Key]]:
+    """Merge the official value-set codes into the tables; a hand-made row always wins.
+
+    A condition code that any hand-made rule matches (exact, prefix or exclude) keeps the hand-made
+    meaning; a medication code already in products.json or a medication file keeps that row. The
+    value-set rows fill only the codes nobody typed. `products` and `drugs_by_code` are extended in
+    place; the condition codes are returned as their own exact-code index, with the medication codes
+    that were added.
+    """
+    cited = {f"{v['url']}|{v['version']}" for v in doc["valuesets"]}
+    tables = ("conditions", "medications", "skipped")
+    _unique(  # a code is in exactly one table: mapped, or skipped with its reason
+        "valuesets",
+        (((r["system"], r["code"]), f"{t} {i}") for t in tables for i, r in enumerate(doc[t])),
+    )
+    for table in tables:
+        for i, r in enumerate(doc[table]):
+            unknown = sorted(set(r["valuesets"]) - cited)
+            if unknown:
+                raise MappingError(
+                    f"valuesets.json: table '{table}', row {i}, field 'valuesets': "
+                    f"'{unknown[0]}' is not in table 'valuesets'"
+                )
+    conditions: dict[tuple[str, str], ConditionRule] = {}
+    for r in doc["conditions"]:
+        family = "icd10" if r["system"] in (ICD10, ICD10_CM) else "snomed"
+        code = normalise_icd10(r["code"]) if family == "icd10" else r["code"]
+        if _best_rule(rules[family], code) is not None:
+            continue  # hand-made wins
+        conditions[(family, code)] = ConditionRule(
+            category=r["category"],
+            code=code,
+            match="exact",
+            exclude=False,
+            severity=r["maudsley_severity"],
+            psychotic=r["psychotic"],
+        )
+    added: set[Key] = set()
+    for i, r in enumerate(doc["medications"]):
+        key = (r["system"], r["code"])
+        drug = drugs_by_name.get(r["ingredient"])
+        if drug is None:
+            raise MappingError(
+                f"valuesets.json: table 'medications', row {i}, field 'ingredient': "
+                f"'{r['ingredient']}' is not in any medication file"
+            )
+        if (r["strength_mg"] is None) != (r["unit"] is None):
+            raise MappingError(
+                f"valuesets.json: table 'medications', row {i}: "
+                "'strength_mg' and 'unit' are given together or not at all"
+            )
+        if key in products or key in drugs_by_code:
+            continue  # hand-made wins
+        added.add(key)
+        if r["strength_mg"] is None:
+            drugs_by_code[key] = drug
+        else:
+            products[key] = Product(
+                ingredient=drug.ingredient, strength_mg=r["strength_mg"], unit=r["unit"]
+            )
+    return conditions, frozenset(added)
 
 
 def _name_patterns(

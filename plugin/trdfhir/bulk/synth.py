@@ -170,6 +170,8 @@ def build_catalog(maps: Mappings | None = None) -> Catalog:
     maps = maps or load_mappings()
     products: dict[str, list[Product]] = {}
     for (system, code), item in maps.products.items():
+        if (system, code) in maps.valueset_medications:
+            continue  # the hand-made products only: the synthetic population stays the same
         if system == RXNORM and item.unit in ("tablet", "capsule"):
             unit = item.unit
             display = f"{item.ingredient} {item.strength_mg:g} MG Oral {unit.capitalize()}"
