@@ -28,6 +28,7 @@ import jwt
 import requests
 
 from ..errors import AuthError, SettingsError
+from ..urls import allowed_entry
 
 log = logging.getLogger("trdfhir.auth.cds")
 
@@ -111,7 +112,11 @@ class JwksCache:
 def fetch_jwks(url: str) -> Mapping[str, Any]:
     try:
         with requests.get(
-            url, timeout=(3.0, 5.0), headers={"Accept": "application/json"}, stream=True
+            url,
+            timeout=(3.0, 5.0),
+            headers={"Accept": "application/json"},
+            stream=True,
+            allow_redirects=False,  # the key set is served at the allowed URL itself
         ) as response:
             if response.status_code != 200:
                 raise reject(f"the issuer's JWKS URL answered HTTP {response.status_code}")
@@ -179,8 +184,11 @@ class CdsJwtVerifier:
         if issuer is None:
             raise reject("the issuer (iss) is not trusted")
         jku = header.get("jku")
-        if jku is not None and jku not in issuer.jwks_urls:
-            raise reject("the jku header is not an allowed JWKS URL of this issuer")
+        if jku is not None:
+            # compared as a parsed URL; the configured URL is the one fetched
+            jku = allowed_entry(jku, issuer.jwks_urls, prefix=False)
+            if jku is None:
+                raise reject("the jku header is not an allowed JWKS URL of this issuer")
         key = self._key(issuer, kid, alg, jku)
         try:
             claims = jwt.decode(

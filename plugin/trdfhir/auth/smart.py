@@ -31,8 +31,9 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from ..client.http import DEFAULT_TIMEOUT, Timeout, is_loopback
+from ..client.http import DEFAULT_TIMEOUT, Timeout
 from ..errors import AuthError
+from ..urls import is_loopback, parse_url
 
 log = logging.getLogger("trdfhir.auth")
 
@@ -96,8 +97,8 @@ def well_known_url(iss: str) -> str:
 
 def checked_url(url: str, what: str) -> str:
     """An absolute http(s) URL; plain http only on the loopback interface."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = parse_url(url)
+    if parts is None:
         raise AuthError(f"the {what} is not an absolute http(s) URL")
     if parts.scheme == "http" and not is_loopback(url):
         raise AuthError(f"the {what} must use https (plain http only on 127.0.0.1/localhost)")
@@ -148,7 +149,10 @@ def discover(
     http = session or requests.Session()
     try:
         with http.get(
-            well_known_url(iss), headers={"Accept": "application/json"}, timeout=timeout
+            well_known_url(iss),
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            allow_redirects=False,  # the configuration is served at the issuer itself
         ) as response:
             if response.status_code != 200:
                 raise AuthError(

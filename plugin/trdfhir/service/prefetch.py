@@ -24,6 +24,7 @@ from ..errors import TrdFhirError
 from ..fhir.values import reference_target
 from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
+from ..urls import url_allowed
 from .cds_models import CdsRequest
 from .http import ServiceError
 
@@ -93,7 +94,7 @@ def _from_value(key: str, value: Any) -> list[dict[str, Any]]:
 def fallback_client(req: CdsRequest, allowed: tuple[str, ...]) -> FhirClient | None:
     if req.fhirServer is None:
         return None
-    if allowed and not any(req.fhirServer.startswith(a.rstrip("/")) for a in allowed):
+    if allowed and not url_allowed(req.fhirServer, allowed):
         log.warning("fhirServer is not in cds_fhir_servers; not querying it")
         return None
     token = req.fhirAuthorization.access_token if req.fhirAuthorization else None

@@ -56,6 +56,7 @@ from ..client import FhirClient, fetch_patient, plan_write, write_bundle
 from ..client.write import PartialWriteError, WriteOutcome
 from ..errors import AuthError, FhirServerError, InputError, SettingsError, TrdFhirError
 from ..ingest.bundle import is_own_output
+from ..urls import url_allowed
 from .engine import Evaluation, ServiceState
 from .smart_page import (
     PageContext,
@@ -257,7 +258,9 @@ class SmartRuntime:
         self._lock = threading.Lock()
 
     def issuer_allowed(self, iss: str) -> bool:
-        return self.settings.allow_any_issuer or iss in self.settings.allowed_issuers()
+        if self.settings.allow_any_issuer:
+            return True
+        return url_allowed(iss, self.settings.allowed_issuers(), prefix=False)
 
     def discover(self, iss: str) -> SmartConfiguration:
         now = time.time()
