@@ -102,27 +102,37 @@ CONTEXTS: dict[str, type[PatientViewContext]] = {
 }
 
 
-class Coding(_Model):
-    code: str = NonEmpty
-    system: str = NonEmpty
-    display: str | None = None
+class _Kept(_Model):
+    """What the service stores (feedback): only the fields the spec defines, each bounded;
+    anything else a client sends is accepted and dropped."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
 
 
-class OverrideReason(_Model):
+Id = Field(min_length=1, max_length=256)
+
+
+class Coding(_Kept):
+    code: str = Id
+    system: str = Field(min_length=1, max_length=1024)
+    display: str | None = Field(default=None, max_length=1024)
+
+
+class OverrideReason(_Kept):
     reason: Coding | None = None
     userComment: str | None = Field(default=None, max_length=4096)
 
 
-class AcceptedSuggestion(_Model):
-    id: str = NonEmpty
+class AcceptedSuggestion(_Kept):
+    id: str = Id
 
 
-class Feedback(_Model):
-    card: str = NonEmpty
+class Feedback(_Kept):
+    card: str = Id
     outcome: Literal["accepted", "overridden"]
-    acceptedSuggestions: list[AcceptedSuggestion] | None = None
+    acceptedSuggestions: list[AcceptedSuggestion] | None = Field(default=None, max_length=100)
     overrideReason: OverrideReason | None = None
-    outcomeTimestamp: str
+    outcomeTimestamp: str = Field(max_length=64)
 
     @field_validator("outcomeTimestamp")
     @classmethod

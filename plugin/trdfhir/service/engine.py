@@ -59,8 +59,13 @@ class ServiceState:
         self.verifier = CdsJwtVerifier(
             settings.cds_issuers,
             leeway=settings.jwt_leeway_seconds,
+            max_lifetime=settings.jwt_max_lifetime_seconds,
             jwks=JwksCache(ttl=settings.jwks_cache_seconds),
-            replay=ReplayCache(),
+            replay=ReplayCache.for_lifetime(
+                settings.jwt_max_lifetime_seconds,
+                settings.jwt_leeway_seconds,
+                settings.jwt_replay_tokens_per_second,
+            ),
             now=settings.now,
         )
         self.feedback = FeedbackStore()

@@ -47,6 +47,8 @@ class ServiceSettings:
     max_depth: int = 100  # nested JSON objects/arrays in a request body
     max_evaluation_seconds: float = 10.0  # time for one evaluation (limits.py)
     jwt_leeway_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 300  # longest exp - iat of a CDS client JWT (plus leeway)
+    jwt_replay_tokens_per_second: int = 100  # sizes the replay cache over that lifetime
     jwks_cache_seconds: int = 300
     docs_url: str = DEFAULT_DOCS_URL
     app_launch_path: str = "/app/launch"
@@ -75,6 +77,10 @@ class ServiceSettings:
         for name in ("jwt_leeway_seconds", "jwks_cache_seconds"):
             if not 0 <= getattr(self, name) <= 3600:
                 raise SettingsError(f"{name} must be between 0 and 3600")
+        if not 1 <= self.jwt_max_lifetime_seconds <= 3600:
+            raise SettingsError("jwt_max_lifetime_seconds must be between 1 and 3600")
+        if not 1 <= self.jwt_replay_tokens_per_second <= 100_000:
+            raise SettingsError("jwt_replay_tokens_per_second must be between 1 and 100000")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
@@ -114,7 +120,11 @@ def load_service_settings(
     if path:
         values.update(read_settings_file(Path(path)))
         base_dir = Path(path).resolve().parent
-    values.update(_from_env(environ))
+    from_env = _from_env(environ)
+    table = values.get("smart")
+    if "smart" in from_env and isinstance(table, Mapping):
+        from_env["smart"] = {**table, **from_env["smart"]}  # one variable sets one key
+    values.update(from_env)
     return build_settings(values, base_dir=base_dir, now=now)
 
 
