@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from ..emit import emit_bundle
 from ..errors import TrdFhirError
 from ..limits import Limits, checkpoint, deadline
 from ..mappings import Mappings, load_mappings
+from ..model import DataWarning
 from ..settings import Settings
 from .settings import ServiceSettings
 
@@ -77,13 +79,26 @@ class ServiceState:
     def today(self) -> date:
         return self.settings.now().date()
 
-    def evaluate(self, data: Any, as_of: date, *, emit: bool = True) -> Evaluation:
+    def evaluate(
+        self,
+        data: Any,
+        as_of: date,
+        *,
+        emit: bool = True,
+        warnings: Sequence[DataWarning] = (),
+    ) -> Evaluation:
         """One evaluation within the limits: LimitError (HTTP 422) when the input is too deep or
-        too big, or when evaluating and emitting take longer than max_evaluation_seconds."""
+        too big, or when evaluating and emitting take longer than max_evaluation_seconds.
+        `warnings`: about input the service left out before evaluating (they join the record's)."""
         with deadline(self.settings.max_evaluation_seconds):
             assessment = evaluate(
                 data, as_of=as_of, settings=self.clinical, mappings=self.maps, limits=self.limits
             )
+            if warnings:
+                record = replace(
+                    assessment.record, warnings=(*assessment.record.warnings, *warnings)
+                )
+                assessment = replace(assessment, record=record)
             checkpoint("writing the Bundle")
             bundle, problem = self.emit(assessment) if emit else (None, "not requested")
         return Evaluation(
