@@ -111,7 +111,8 @@ async def authenticate(request: Request, state: ServiceState) -> None:
 
 
 @router.get("/cds-services")
-async def discovery() -> JSONResponse:
+async def discovery(request: Request) -> JSONResponse:
+    state_of(request).throttle(request, "discovery")
     return JSONResponse({"services": [s.discovery() for s in SERVICES.values()]})
 
 

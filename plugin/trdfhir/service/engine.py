@@ -4,6 +4,7 @@ JWT verifier, the feedback store, and one evaluation (assessment + write-back Bu
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -19,6 +20,7 @@ from ..limits import Limits, checkpoint, deadline
 from ..mappings import Mappings, load_mappings
 from ..model import DataWarning
 from ..settings import Settings
+from .ratelimit import RateLimiter, TokenBuckets, client_address, throttle
 from .settings import ServiceSettings
 
 MAX_FEEDBACK = 10_000
@@ -71,10 +73,26 @@ class ServiceState:
             now=settings.now,
         )
         self.feedback = FeedbackStore()
+        self.rates: dict[str, RateLimiter | None] = {
+            name: TokenBuckets(per_minute) if per_minute else None
+            for name, per_minute in (
+                ("launch", settings.rate_limit_launch_per_minute),
+                ("discovery", settings.rate_limit_discovery_per_minute),
+                ("evaluate", settings.rate_limit_evaluate_per_minute),
+            )
+        }
         self.version = __version__
         self.smart_app = False  # set by create_app when the SMART app router is mounted
         # the time limit is set around evaluate() and emit() together, below
         self.limits = Limits(max_depth=settings.max_depth, max_resources=settings.max_resources)
+
+    def client(self, request: Any) -> str:
+        """The client's address (the peer, or the configured trusted forwarding header)."""
+        return client_address(request, self.settings.forwarded_header)
+
+    def throttle(self, request: Any, name: str) -> None:
+        """ThrottledError (429, Retry-After) when this client is over the `name` rate."""
+        throttle(self.rates.get(name), self.client(request), time.monotonic(), name)
 
     def today(self) -> date:
         return self.settings.now().date()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -42,6 +43,11 @@ class ServiceSettings:
     cds_auth_required: bool = True
     cds_fhir_servers: tuple[str, ...] = ()  # allowed `fhirServer` prefixes; empty: any
     cors_origins: tuple[str, ...] = ("*",)
+    # requests a minute per client address on the unauthenticated endpoints (0: no limit)
+    rate_limit_launch_per_minute: int = 30  # GET /app/launch
+    rate_limit_discovery_per_minute: int = 120  # GET /cds-services
+    rate_limit_evaluate_per_minute: int = 120  # $trd-evaluate (POST and GET)
+    forwarded_header: str | None = None  # e.g. X-Forwarded-For, set by a trusted proxy only
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
     max_depth: int = 100  # nested JSON objects/arrays in a request body
@@ -81,6 +87,16 @@ class ServiceSettings:
             raise SettingsError("jwt_max_lifetime_seconds must be between 1 and 3600")
         if not 1 <= self.jwt_replay_tokens_per_second <= 100_000:
             raise SettingsError("jwt_replay_tokens_per_second must be between 1 and 100000")
+        for name in (
+            "rate_limit_launch_per_minute",
+            "rate_limit_discovery_per_minute",
+            "rate_limit_evaluate_per_minute",
+        ):
+            if not 0 <= getattr(self, name) <= 1_000_000:
+                raise SettingsError(f"{name} must be between 0 (no limit) and 1000000")
+        header = self.forwarded_header
+        if header is not None and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", header):
+            raise SettingsError(f"forwarded_header must be an HTTP header name, got {header!r}")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
