@@ -265,7 +265,7 @@ def _wanted_medications(resources: list[dict[str, Any]], base: str | None = None
     for r in resources:
         ref = r.get("medicationReference")
         raw = ref.get("reference") if isinstance(ref, dict) else None
-        if isinstance(raw, str) and "://" in raw and not (base and raw.startswith(base + "/")):
+        if isinstance(raw, str) and "://" in raw and not (base and url_allowed(raw, (base,))):
             continue
         target = reference_target(ref)
         if target and target.startswith("Medication/"):
