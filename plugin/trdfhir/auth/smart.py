@@ -71,7 +71,7 @@ DEFAULT_LAUNCH_TTL = 600.0  # seconds a launch may take from /launch to /callbac
 USED_MEMORY = 3600.0  # seconds a used state is remembered, to say "already used"
 REFRESH_MARGIN = 30.0  # refresh this many seconds before the access token expires
 DEFAULT_MAX_PENDING = 10_000  # pending launches, overall
-DEFAULT_MAX_PENDING_PER_CLIENT = 20  # pending launches of one client address
+DEFAULT_MAX_PENDING_PER_CLIENT = 50  # pending launches of one client address (a NAT: many users)
 
 
 # -- discovery -------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ class ServiceSettings:
     cds_fhir_servers: tuple[str, ...] = ()  # allowed `fhirServer` prefixes; empty: any
     cors_origins: tuple[str, ...] = ("*",)
     # requests a minute per client address on the unauthenticated endpoints (0: no limit)
-    rate_limit_launch_per_minute: int = 30  # GET /app/launch
+    rate_limit_launch_per_minute: int = 60  # GET /app/launch
     rate_limit_discovery_per_minute: int = 120  # GET /cds-services
     rate_limit_evaluate_per_minute: int = 120  # $trd-evaluate (POST and GET)
     forwarded_header: str | None = None  # e.g. X-Forwarded-For, set by a trusted proxy only
