@@ -28,7 +28,7 @@ from ..fhir.values import reference_target
 from ..mappings import Mappings, load_mappings
 from ..settings import Settings
 from ..staging import MODELS
-from .ndjson import dumps, loads
+from .ndjson import create_new, dumps, loads
 from .partition import bucket_path, shared_path
 
 Json = dict[str, Any]
@@ -326,7 +326,7 @@ class _Parts:
     def _file(self, name: str) -> IO[bytes]:
         f = self.files.get(name)
         if f is None:
-            f = open(self.dir / f"{self.stem}.{name}.tmp", "wb", buffering=1 << 16)
+            f = create_new(self.dir / f"{self.stem}.{name}.tmp")
             self.files[name] = f
         return f
 

@@ -21,8 +21,9 @@ import requests
 
 from ..auth.base import Auth
 from ..errors import AuthError, FhirServerError
+from ..urls import is_loopback, origin_of
 from .capabilities import Capabilities, parse_capabilities
-from .http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, is_loopback, origin_of, send
+from .http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, send
 
 log = logging.getLogger("trdfhir.client")
 

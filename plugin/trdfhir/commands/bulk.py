@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..bulk.run import BulkOptions, run_bulk
 from ..errors import EXIT_INTERNAL, InputError
+from ..limits import DEFAULT_MAX_LINE_BYTES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--buckets", type=int, metavar="K", help="number of buckets (default: from the input size)"
+    )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="a longer NDJSON line is an error row, never parsed "
+        f"(default {DEFAULT_MAX_LINE_BYTES:,})",
     )
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --output")
     parser.add_argument("--keep-work", action="store_true", help="keep the bucket files")
@@ -95,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
             restart=args.restart,
             keep_work=args.keep_work,
             progress=not args.quiet,
+            max_line_bytes=args.max_line_bytes,
         )
     )
     return EXIT_INTERNAL if report.internal else 0

@@ -87,5 +87,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stderr.flush()
     own_log(args.log_level)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
+    # sent by anyone connecting from 127.0.0.1; the rate limits use `forwarded_header` only.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
     return 0
