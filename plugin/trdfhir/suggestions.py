@@ -187,8 +187,13 @@ def _bipolar_review(ctx: SuggestionInput) -> str | None:
     if not found:
         return None
     held = [f"{code} ({why})" for code in ANTIDEPRESSANT_DIRECTED if (why := TRIGGERS[code](ctx))]
+    treated = [t.trial.agent for t in ctx.trials if t.trial.kind == "antidepressant"]
+    if not held and not treated:
+        return None  # no antidepressant treatment of the episode to review
     reason = "bipolar disorder on record: " + ", ".join(f"{d.code} ({d.resource})" for d in found)
-    return reason + (f"; in place of: {'; '.join(held)}" if held else "")
+    if held:
+        return reason + f"; in place of: {'; '.join(held)}"
+    return reason + f"; antidepressants in the episode: {', '.join(sorted(set(treated)))}"
 
 
 # Antidepressant-directed suggestions that give way to bipolar-depression-review.

@@ -242,6 +242,18 @@ def test_bipolar_on_record_replaces_antidepressant_directed_suggestions() -> Non
     assert s["stages"]["regulatory"]["excluded_by"] == ["Condition/bp"]
 
 
+def test_bipolar_without_antidepressant_treatment_needs_no_review() -> None:
+    """Bipolar II (F31.81) and an MDD code, but no antidepressant on record: nothing
+    antidepressant-directed to hold, so no bipolar-depression-review."""
+    s = run(
+        condition("F33.1", "2025-01-10", rid="mdd"),
+        condition("F31.81", "2020-01-01", rid="bp"),
+        as_of="2025-08-01",
+    )
+    assert suggestion(s, "bipolar-depression-review") is None
+    assert finding(s, "possible-bipolar") is not None
+
+
 def test_a_failed_unilateral_ect_course_is_named_and_bilateral_ect_remains() -> None:
     """Two failed SSRIs, then 8 sessions of right-unilateral ECT (SNOMED 1010697006) twice weekly
     from 2025-08-04 (>= 7 sessions: adequate), PHQ-9 18 -> 17: failed. The referral does not
