@@ -113,11 +113,13 @@ def stage_result(name: str, value: Any) -> str:
             if key in v:
                 groups.setdefault(str(v[key]), []).append(key)
         order = ("met", "not-met", "not-assessable")
-        return "; ".join(
+        marks = "; ".join(
             f"{words(status).lower()}: {', '.join(groups[status])}"
             for status in order
             if status in groups
         )
+        label = v.get("label")  # "refractoriness" only when A-E are all met
+        return marks + (f" — {label}" if label else "")
     if "score" in v:
         return _score(v.get("score"))
     if "stage" in v:
