@@ -293,7 +293,10 @@ def remaining_neuromodulation(ctx: SuggestionInput) -> list[str]:
     }
     out = []
     if ("ect", "bilateral") not in failed_kinds:
-        out.append("bilateral ECT")
+        unknown = ("ect", None) in failed_kinds and ("ect", "right-unilateral") not in failed_kinds
+        out.append(
+            "bilateral ECT (if the failed course was not bilateral)" if unknown else "bilateral ECT"
+        )
     for kind, label in (
         ("rtms", "rTMS"),
         ("esketamine", "esketamine"),
@@ -309,7 +312,8 @@ def _ect_caution(ctx: SuggestionInput) -> str | None:
     if not courses:
         return None
     named = "; ".join(
-        f"{t.trial.laterality or 'laterality not recorded'} ECT, {t.trial.sessions} sessions, "
+        f"{t.trial.laterality + ' ECT' if t.trial.laterality else 'ECT (laterality not recorded)'}"
+        f", {t.trial.sessions} sessions, "
         f"{t.trial.start.isoformat()} to {(t.trial.end - timedelta(days=1)).isoformat()} "
         f"({t.outcome.status})"
         for t in courses
@@ -327,7 +331,9 @@ def _after_failed_ect(ctx: SuggestionInput) -> str:
             "Review the options with a neuromodulation specialist "
             "(ECT, rTMS, esketamine and IV ketamine have failed)"
         )
-    return f"Consider referral for {' or '.join(remaining)} (an adequate ECT course already failed)"
+    last = remaining[-1]
+    options = f"{', '.join(remaining[:-1])} or {last}" if len(remaining) > 1 else last
+    return f"Consider referral for {options} (an adequate ECT course already failed)"
 
 
 def _substance_caution(ctx: SuggestionInput) -> str | None:

@@ -263,7 +263,10 @@ def test_a_failed_unilateral_ect_course_is_named_and_bilateral_ect_remains() -> 
     s = run(*two_failed_ssris(), *ect, phq9("2025-08-27", 17), as_of="2025-10-01")
     referral = suggestion(s, "neuromodulation-referral")
     assert referral is not None
-    assert referral["text"].startswith("Consider referral for bilateral ECT or rTMS")
+    assert referral["text"] == (
+        "Consider referral for bilateral ECT, rTMS, esketamine or IV ketamine "
+        "(an adequate ECT course already failed)"
+    )
     caution = next(c for c in referral["cautions"] if c["code"] == "ect-already-failed")
     assert "right-unilateral ECT, 8 sessions, 2025-08-04 to 2025-08-25" in caution["text"]
     assert "what remains: bilateral ECT, rTMS, esketamine, IV ketamine" in caution["text"]
