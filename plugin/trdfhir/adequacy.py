@@ -22,6 +22,7 @@ def judge(trial: Trial, by_id: Mapping[str, Trial], settings: Settings) -> Adequ
         "ect": settings.ect_min_sessions,
         "rtms": settings.rtms_min_sessions,
         "esketamine": settings.esketamine_min_sessions,
+        "ketamine": settings.ketamine_min_sessions,
     }[trial.kind]
     if (trial.sessions or 0) >= need:
         return ADEQUATE

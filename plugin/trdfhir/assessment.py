@@ -156,6 +156,7 @@ def _evaluate(resources: Any, day: date, cfg: Settings, maps: Mappings, strict: 
             record=record,
             settings=cfg,
             as_of=day,
+            earlier=earlier,
         ),
         maps,
     )

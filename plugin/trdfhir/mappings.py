@@ -110,6 +110,7 @@ class ConditionRule:
     exclude: bool
     severity: int | None
     psychotic: bool
+    manic: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -117,6 +118,16 @@ class TextInfo:
     severity: str | None
     text: str
     reason: str | None
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanStepInfo:
+    step: int
+    code: str
+    text: str
+    timing: str
+    condition: str
     source: str
 
 
@@ -134,6 +145,11 @@ class Mappings:
     scale_answers: dict[Key, int]
     condition_rules: dict[str, tuple[ConditionRule, ...]]  # "icd10" / "snomed" -> rules
     observation_kinds: dict[Key, str]
+    # functional rating codes -> (scale name, lowest, highest value)
+    functional_scales: dict[Key, tuple[str, float, float]] = field(default_factory=dict)
+    cautions: dict[str, TextInfo] = field(default_factory=dict)  # suggestions.json `cautions`
+    caution_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # -> `applies_to`
+    plan_steps: tuple[PlanStepInfo, ...] = ()  # suggestions.json `sequential_plan`
     lab_units: dict[tuple[str, str], float]
     answer_meanings: dict[Key, str]
     stop_reason_codes: dict[Key, str]
@@ -162,7 +178,7 @@ class Mappings:
         """The most specific rule for a diagnosis code; None if unknown or excluded."""
         if not system or not code:
             return None
-        family = "icd10" if system in (ICD10, ICD10_CM) else "snomed" if system == SNOMED else None
+        family = _condition_family(system)
         if family is None:
             return None
         norm = normalise_icd10(code) if family == "icd10" else code
@@ -180,6 +196,11 @@ def _best_rule(rules: Iterable[ConditionRule], norm: str) -> ConditionRule | Non
         if hit and (best is None or len(rule.code) > len(best.code)):
             best = rule
     return best
+
+
+def _condition_family(system: str) -> str | None:
+    """Which rule table a condition code system is matched in (None: not read)."""
+    return {ICD10: "icd10", ICD10_CM: "icd10", SNOMED: "snomed", LOCAL: "local"}.get(system)
 
 
 def normalise_icd10(code: str) -> str:
@@ -333,9 +354,9 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         )
     scale_answers = {(r["system"], r["code"]): r["value"] for r in sc["answers"]}
 
-    rules: dict[str, list[ConditionRule]] = {"icd10": [], "snomed": []}
+    rules: dict[str, list[ConditionRule]] = {"icd10": [], "snomed": [], "local": []}
     for r in docs["conditions"]["rows"]:
-        family = "icd10" if r["system"] in (ICD10, ICD10_CM) else "snomed"
+        family = _condition_family(r["system"]) or "snomed"
         code = normalise_icd10(r["code"]) if family == "icd10" else r["code"]
         rules[family].append(
             ConditionRule(
@@ -345,6 +366,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
                 exclude=r.get("exclude", False),
                 severity=r.get("maudsley_severity"),
                 psychotic=r.get("psychotic", False),
+                manic=r.get("manic", False),
             )
         )
 
@@ -354,6 +376,11 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
 
     obs = docs["observations"]
     observation_kinds = {(r["system"], r["code"]): r["kind"] for r in obs["rows"]}
+    functional_scales = {
+        (r["system"], r["code"]): (r["scale"], float(r["min"]), float(r["max"]))
+        for r in obs["rows"]
+        if r["kind"] == "functional" and "scale" in r
+    }
     lab_units = {(r["test"], r["unit"]): r["factor"] for r in obs["units"]}
     answer_meanings = {(r["system"], r["code"]): r["meaning"] for r in obs["answers"]}
 
@@ -378,6 +405,24 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         r["code"]: TextInfo(severity=None, text=r["text"], reason=r["reason"], source=r["source"])
         for r in docs["suggestions"]["rows"]
     }
+    cautions = {
+        r["code"]: TextInfo(severity=None, text=r["text"], reason=None, source=r["source"])
+        for r in docs["suggestions"].get("cautions", [])
+    }
+    caution_targets = {
+        r["code"]: tuple(r["applies_to"]) for r in docs["suggestions"].get("cautions", [])
+    }
+    plan_steps = tuple(
+        PlanStepInfo(
+            step=r["step"],
+            code=r["code"],
+            text=r["text"],
+            timing=r["timing"],
+            condition=r["condition"],
+            source=r["source"],
+        )
+        for r in sorted(docs["suggestions"].get("sequential_plan", []), key=lambda r: r["step"])
+    )
     settings = Settings.from_rows({r["key"]: r["value"] for r in docs["settings"]["rows"]})
     weights = docs["dm_trd_weights"]["rows"]
     unverified = frozenset(
@@ -401,6 +446,10 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         scale_answers=scale_answers,
         condition_rules={k: tuple(v) for k, v in rules.items()},
         observation_kinds=observation_kinds,
+        functional_scales=functional_scales,
+        cautions=cautions,
+        caution_targets=caution_targets,
+        plan_steps=plan_steps,
         lab_units=lab_units,
         answer_meanings=answer_meanings,
         stop_reason_codes=stop_codes,

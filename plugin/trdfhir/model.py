@@ -16,7 +16,9 @@ from typing import Literal
 
 from .errors import printable
 
-TrialKind = Literal["antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine"]
+TrialKind = Literal[
+    "antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine", "ketamine"
+]
 AdequacyStatus = Literal["adequate", "inadequate", "indeterminate"]
 OutcomeClass = Literal[
     "remission",
@@ -79,9 +81,9 @@ class Exposure:
 
 @dataclass(frozen=True, kw_only=True)
 class Session:
-    """One completed procedure session: psychotherapy, ECT, rTMS or esketamine."""
+    """One completed procedure session: psychotherapy, ECT, rTMS, esketamine or IV ketamine."""
 
-    kind: Literal["psychotherapy", "ect", "rtms", "esketamine"]
+    kind: Literal["psychotherapy", "ect", "rtms", "esketamine", "ketamine"]
     day: date
     modality: (
         str | None
@@ -106,6 +108,18 @@ class Lab:
     day: date
     value: float  # TSH in mIU/L, 25-OH vitamin D in ng/mL
     resource: str
+    recorded_value: float | None = None  # the value and unit as recorded, before conversion
+    recorded_unit: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rating:
+    """A functional rating (WSAS, Q-LES-Q-SF, WPAI, SOFAS, GAF) with its value."""
+
+    scale: str
+    day: date
+    value: float
+    resource: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +132,7 @@ class Diagnosis:
     severity: int | None  # Maudsley severity 1-5 implied by an MDD code, if any
     psychotic: bool
     resource: str
+    manic: bool = False  # a hypomanic or manic episode (mappings: conditions.json `manic`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,6 +183,7 @@ class Record:
     diagnoses: tuple[Diagnosis, ...] = ()
     adherence: tuple[AdherenceNote, ...] = ()
     markers: tuple[Marker, ...] = ()
+    functional: tuple[Rating, ...] = ()  # functional ratings with values, by day
     item9: tuple[ScorePoint, ...] = ()  # PHQ-9 item 9 answers, by day
     unmapped: tuple[UnmappedCode, ...] = ()
     warnings: tuple[DataWarning, ...] = ()
@@ -287,11 +303,35 @@ class Finding:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Caution:
+    """A caution attached to a suggestion (contract `suggestions[].cautions`)."""
+
+    code: str  # bipolar-on-record, ect-already-failed, substance-use-on-record
+    text: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanStep:
+    """One step of a sequential plan (Guidi & Fava 2024 Table 4): ordered and conditional,
+    timed relative to the previous step, never a date or an order."""
+
+    step: int
+    code: str
+    text: str
+    timing: str
+    condition: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Suggestion:
     code: str
     text: str
     reason: str
     source: str
+    cautions: tuple[Caution, ...] = ()
+    plan: tuple[PlanStep, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .fhir.values import json_number
-from .model import AssessedTrial, ScorePoint
+from .model import AssessedTrial, ScorePoint, Suggestion
+from .staging.dm_trd import WSAS_BANDS, wsas_level
 
 if TYPE_CHECKING:
     from .assessment import Assessment
@@ -38,10 +39,8 @@ def summarise(a: Assessment) -> dict[str, Any]:
             }
             for f in a.findings
         ],
-        "suggestions": [
-            {"code": s.code, "text": s.text, "reason": s.reason, "source": s.source}
-            for s in a.suggestions
-        ],
+        "suggestions": [suggestion_json(s) for s in a.suggestions],
+        "functional": functional_json(a),
         "explanations": {
             name: {"text": r.explanation, "source": r.source, "trials": list(r.counted)}
             for name, r in a.stages.items()
@@ -51,6 +50,52 @@ def summarise(a: Assessment) -> dict[str, Any]:
             for w in a.record.warnings
         ],
     }
+
+
+def suggestion_json(s: Suggestion) -> dict[str, Any]:
+    """A suggestion; `cautions` always present (possibly empty), `plan` the ordered conditional
+    steps of a sequential plan (empty for other suggestions)."""
+    return {
+        "code": s.code,
+        "text": s.text,
+        "reason": s.reason,
+        "source": s.source,
+        "cautions": [{"code": c.code, "text": c.text, "source": c.source} for c in s.cautions],
+        "plan": [
+            {
+                "step": p.step,
+                "code": p.code,
+                "text": p.text,
+                "timing": p.timing,
+                "condition": p.condition,
+                "source": p.source,
+            }
+            for p in s.plan
+        ],
+    }
+
+
+def functional_json(a: Assessment) -> list[dict[str, Any]]:
+    """The latest value of each functional rating on record (any date up to the as-of date),
+    with the WSAS band of Mundt et al. 2002; other scales have no sourced band (null)."""
+    latest: dict[str, Any] = {}
+    for r in a.record.functional:  # sorted by day
+        latest[r.scale] = r
+    cfg = a.settings
+    out = []
+    for scale in sorted(latest):
+        r = latest[scale]
+        band = WSAS_BANDS[wsas_level(r.value, cfg)] if scale == "WSAS" else None
+        out.append(
+            {
+                "scale": scale,
+                "value": number(r.value),
+                "date": r.day.isoformat(),
+                "band": band,
+                "resource": r.resource,
+            }
+        )
+    return out
 
 
 def trial_json(t: AssessedTrial) -> dict[str, Any]:

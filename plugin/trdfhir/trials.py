@@ -22,6 +22,7 @@ _KIND_ORDER = {
     "ect": 3,
     "rtms": 4,
     "esketamine": 5,
+    "ketamine": 6,
 }
 
 
@@ -245,7 +246,12 @@ def _courses(
     return trials
 
 
-_COURSE_AGENT = {"ect": "ECT", "rtms": "rTMS", "esketamine": "esketamine"}
+_COURSE_AGENT = {
+    "ect": "ECT",
+    "rtms": "rTMS",
+    "esketamine": "esketamine",
+    "ketamine": "IV ketamine",
+}
 
 
 def _course(kind: str, course: list[Session], maps: Mappings, gap: int, as_of: date) -> Trial:

@@ -122,7 +122,13 @@ def test_patient_view_every_example(name: str, make_client: Callable[..., TestCl
             )
             assert "urn:uuid" not in str(plan)
             assert plan["subject"] == {"reference": f"Patient/{ex.patient_id}"}
-            assert len(plan["activity"]) == 1
+            # one activity for the suggestion, then the steps of its sequential plan, if any
+            # (Guidi & Fava Table 4: "Step 1 of 6" ...), in order
+            first, *steps = plan["activity"]
+            assert not first["detail"]["description"].startswith("Step ")
+            assert [a["detail"]["description"][:11] for a in steps] == [
+                f"Step {n} of {len(steps)}" for n in range(1, len(steps) + 1)
+            ]
 
 
 def test_patient_view_card_content(make_client: Callable[..., TestClient]) -> None:

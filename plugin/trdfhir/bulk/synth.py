@@ -263,7 +263,43 @@ def patient_resources(index: int, seed: int, as_of: date, catalog: Catalog) -> l
     _other_medications(p, onset)
     if rng.random() < 0.004:  # a recorded-in-error resource
         p.out[-1] = {**p.out[-1], "status": "entered-in-error"}
+    # Functional ratings draw from their own generator, after everything else, so the rest of
+    # the population is the same as before they were added.
+    ratings = random.Random(f"trd-fhir-synth-functional:{seed}:{index}")  # noqa: S311 - synthetic
+    _functional_ratings(p, onset, ratings)
     return p.out
+
+
+_FUNCTIONAL_SYSTEM = "http://trd-fhir.org/fhir/CodeSystem/local"
+# (code, display, share of patients, lowest, highest): WSAS totals 0-40; Q-LES-Q-SF and WPAI as
+# percentages. Values are spread over the whole range, not drawn from any published distribution.
+_FUNCTIONAL = (
+    ("wsas", "Work and Social Adjustment Scale", 0.45, 0, 40),
+    (
+        "q-les-q",
+        "Quality of Life Enjoyment and Satisfaction Questionnaire - Short Form",
+        0.2,
+        15,
+        85,
+    ),
+    ("wpai", "Work Productivity and Activity Impairment: overall work impairment (%)", 0.1, 0, 90),
+)
+
+
+def _functional_ratings(p: _Patient, onset: int, rng: random.Random) -> None:
+    """WSAS, Q-LES-Q-SF and WPAI values for part of the population (about 45%, 20% and 10%),
+    one to three each, dated in the episode."""
+    for code, display, share, low, high in _FUNCTIONAL:
+        if rng.random() >= share:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            day = min(p.as_of - 1, onset + rng.randint(0, max(0, p.as_of - onset - 1)))
+            concept = {
+                "coding": [{"system": _FUNCTIONAL_SYSTEM, "code": code, "display": display}],
+                "text": display,
+            }
+            value = {"valueInteger": rng.randint(low, high)}
+            _observation(p, "survey", concept, day, value)
 
 
 def _patient(p: _Patient) -> None:

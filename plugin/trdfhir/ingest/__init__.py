@@ -9,7 +9,7 @@ from ..fhir.values import ref_of
 from ..mappings import Mappings
 from ..model import Record
 from .bundle import build_resource_set
-from .clinical import read_conditions, read_procedures
+from .clinical import read_conditions, read_procedures, undated_episode_warnings
 from .medications import read_medications
 from .observations import read_observations
 
@@ -20,18 +20,28 @@ def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
     meds = read_medications(rs, maps, as_of)
     obs = read_observations(rs, maps, as_of)
     sessions, proc_warnings = read_procedures(rs, maps, as_of)
+    diagnoses = read_conditions(rs, maps, as_of)
     return Record(
         patient=rs.patient,
         exposures=tuple(sorted(meds.exposures, key=lambda e: (e.start, e.ingredient, e.resource))),
         sessions=tuple(sorted([*meds.sessions, *sessions], key=lambda s: (s.day, s.resource))),
         scores=tuple(obs.scores),
         labs=tuple(sorted(obs.labs, key=lambda lab: (lab.day, lab.resource))),
-        diagnoses=tuple(read_conditions(rs, maps, as_of)),
+        diagnoses=tuple(diagnoses),
         adherence=tuple(sorted(obs.adherence, key=lambda a: (a.day, a.resource))),
         markers=tuple(sorted(obs.markers, key=lambda m: (m.day, m.kind, m.resource))),
+        functional=tuple(sorted(obs.functional, key=lambda f: (f.day, f.scale, f.resource))),
         item9=tuple(obs.item9),
         unmapped=tuple(meds.unmapped),
-        warnings=tuple([*rs.warnings, *meds.warnings, *obs.warnings, *proc_warnings]),
+        warnings=tuple(
+            [
+                *rs.warnings,
+                *meds.warnings,
+                *obs.warnings,
+                *proc_warnings,
+                *undated_episode_warnings(diagnoses),
+            ]
+        ),
         inputs=tuple(sorted({ref_of(r) for r, _ in rs.resources if "id" in r})),
     )
 

@@ -1,4 +1,5 @@
-"""Conditions -> diagnoses; Procedures -> sessions (psychotherapy, ECT, rTMS, esketamine)."""
+"""Conditions -> diagnoses; Procedures -> sessions (psychotherapy, ECT, rTMS, esketamine,
+IV ketamine)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ _SHORT = {
     "http://hl7.org/fhir/sid/icd-10-cm": "ICD-10-CM",
     "http://hl7.org/fhir/sid/icd-10": "ICD-10",
     "http://snomed.info/sct": "SNOMED",
+    "http://trd-fhir.org/fhir/CodeSystem/local": "local",
 }
 
 
@@ -49,10 +51,27 @@ def read_conditions(rs: ResourceSet, maps: Mappings, as_of: date) -> list[Diagno
                     severity=rule.severity,
                     psychotic=rule.psychotic,
                     resource=ref_of(r),
+                    manic=rule.manic,
                 )
             )
             break
     return out
+
+
+def undated_episode_warnings(diagnoses: list[Diagnosis]) -> list[DataWarning]:
+    """A (hypo)manic episode without onset or recorded date cannot be placed after an
+    antidepressant start or dose rise: a warning, not a behavioural-toxicity finding."""
+    return [
+        DataWarning(
+            code="missing-date",
+            diagnostic=f"{d.code}: (hypo)manic episode without onset or recorded date; "
+            "a switch to (hypo)mania cannot be judged",
+            location=f"{d.resource}.onset[x]",
+            reason="undated-condition",
+        )
+        for d in diagnoses
+        if d.manic and d.onset is None and d.recorded is None
+    ]
 
 
 def read_procedures(

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..fhir.values import codings, number, obj, parse_date, ref_of, reference_target
 from ..mappings import Mappings
-from ..model import AdherenceNote, DataWarning, Lab, Marker, Score, ScorePoint
+from ..model import AdherenceNote, DataWarning, Lab, Marker, Rating, Score, ScorePoint
 from .bundle import ResourceSet
 
 _SCORE_UNITS = {"", "{score}", "score", "{scores}", "1", "{points}", "points", "{#}"}
@@ -32,6 +32,7 @@ class ObservationOutput:
     labs: list[Lab] = field(default_factory=list)
     adherence: list[AdherenceNote] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    functional: list[Rating] = field(default_factory=list)
     item9: list[ScorePoint] = field(default_factory=list)
     warnings: list[DataWarning] = field(default_factory=list)
 
@@ -279,7 +280,16 @@ def _other_kind(
                 )
             )
             return
-        out.labs.append(Lab(test=kind, day=day, value=round(value * factor, 3), resource=ref))  # type: ignore[arg-type]
+        out.labs.append(
+            Lab(
+                test=kind,  # type: ignore[arg-type]
+                day=day,
+                value=round(value * factor, 3),
+                resource=ref,
+                recorded_value=value,
+                recorded_unit=unit or None,
+            )
+        )
     elif kind == "adherence":
         meaning = _meaning(r, maps)
         if meaning in ("adherent", "non-adherent"):
@@ -293,6 +303,35 @@ def _other_kind(
             out.markers.append(Marker(kind="mdq-positive", day=day, resource=ref))
     else:
         out.markers.append(Marker(kind=kind, day=day, resource=ref))
+        if kind == "functional":
+            _functional_rating(r, maps, day, ref, out)
+
+
+def _functional_rating(
+    r: dict[str, Any], maps: Mappings, day: date, ref: str, out: ObservationOutput
+) -> None:
+    """The value of a functional rating (WSAS, Q-LES-Q-SF, WPAI, SOFAS, GAF), when it has one in
+    the scale's range; a rating without a value stays a marker (the rating was done)."""
+    scale = next(
+        (maps.functional_scales[k] for k in _keys(r.get("code")) if k in maps.functional_scales),
+        None,
+    )
+    if scale is None:
+        return
+    name, low, high = scale
+    value = _answer_value(r, maps)
+    if value is None:
+        return
+    if not low <= value <= high:
+        out.warnings.append(
+            DataWarning(
+                code="out-of-range",
+                diagnostic=f"{name} value {value:g} outside {low:g}-{high:g}; ignored",
+                location=ref,
+            )
+        )
+        return
+    out.functional.append(Rating(scale=name, day=day, value=value, resource=ref))
 
 
 def _meaning(r: dict[str, Any], maps: Mappings) -> str | None:

@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import trdfhir
 from trdfhir.bulk.synth import build_catalog, patient_resources, write_population
 from trdfhir.cli import main
 
@@ -93,3 +94,26 @@ def test_synthetic_resources_are_valid_r4() -> None:
     for i in range(4):
         for r in patient_resources(i, 21, date(2026, 10, 1), catalog):
             parse(r)  # raises on anything the R4B models reject
+
+
+def test_part_of_the_population_has_functional_ratings_that_dm_trd_reads() -> None:
+    """About 45% of patients get a WSAS (0-40), fewer a Q-LES-Q-SF or WPAI; their values are in
+    the scales' ranges, and an evaluated patient with a WSAS in the episode gets a DM-TRD
+    functional impairment level."""
+    catalog = build_catalog()
+    as_of = date(2026, 10, 1)
+    with_wsas, rated = 0, 0
+    for i in range(60):
+        resources = patient_resources(i, 1, as_of, catalog)
+        values = [
+            r["valueInteger"]
+            for r in resources
+            if r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "wsas"
+        ]
+        assert all(0 <= v <= 40 for v in values)
+        if values:
+            with_wsas += 1
+            summary = trdfhir.evaluate(resources, as_of=as_of).summary()
+            rated += summary["stages"]["dm_trd"]["items"]["functional_impairment"] is not None
+    assert 10 <= with_wsas <= 45
+    assert rated >= with_wsas // 2

@@ -14,13 +14,13 @@ CONTRACT_FINDINGS = set(
     "vitamin-d-deficiency vitamin-d-not-checked comorbid-anxiety substance-use "
     "borderline-personality metabolic-inducer loss-of-effect rechallenge-failure "
     "residual-symptoms no-psychotherapy-trial no-outcome-measure chronic-episode "
-    "unmapped-code".split()
+    "unmapped-code behavioural-toxicity double-depression".split()
 )
 CONTRACT_SUGGESTIONS = set(
     "safety-plan optimise-trial assess-adherence psychotherapy-trial screen-misdiagnosis "
     "medical-workup augment-or-switch neuromodulation-referral sequential-psychotherapy "
     "loss-of-effect-psychotherapy measurement-based-care functional-outcomes "
-    "clinimetric-assessment shared-decision".split()
+    "clinimetric-assessment shared-decision bipolar-depression-review".split()
 )
 
 
