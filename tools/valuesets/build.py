@@ -85,10 +85,6 @@ CONDITION_DECISIONS: dict[tuple[str, str], tuple[str | None, str]] = {
     ),
 }
 FACTITIOUS = "factitious disorder: not a personality disorder; no project category"
-DYSTHYMIA = (
-    "dysthymia: no project category in this release (a dysthymia category is planned); "
-    "listed so that the value set is accounted for"
-)
 
 SEVERITY = (  # display words -> Maudsley severity level (Fekadu 2009: 2 mild, 3 moderate, 4 severe)
     ("moderately severe", None),
@@ -267,7 +263,7 @@ def _condition(
     if "factitious" in text or "munchausen" in text:
         return None, FACTITIOUS
     if kinds == {"dysthymia"}:
-        return None, DYSTHYMIA
+        return {"category": "dysthymia", "maudsley_severity": None, "psychotic": False}, ""
     if "bipolar" in text or kinds & {"bipolar"}:
         return {"category": "bipolar", "maudsley_severity": None, "psychotic": False}, ""
     if kinds != {"mdd"}:

@@ -84,8 +84,12 @@ def test_remission_codes_are_the_remission_category_never_active_mdd(code):
     assert category(code) == ("mdd-remission", None, False)
 
 
+def test_dysthymia_codes_of_the_value_sets_are_the_dysthymia_category():
+    assert category("78667006") == ("dysthymia", None, False)  # Dysthymia (hand-made row)
+    assert category("19694002") == ("dysthymia", None, False)  # Late onset dysthymia (value set)
+
+
 def test_codes_without_a_project_category_stay_unrecognised():
-    assert category("78667006") is None  # Dysthymia (no dysthymia category yet)
     assert category("76105009") is None  # Cyclothymia
     assert category("21586000") is None  # Munchausen's syndrome (factitious, not a PD)
 
