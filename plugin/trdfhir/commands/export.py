@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_access_arguments(parser)
 
 
-def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+def add_export_arguments(parser: argparse._ActionsContainer) -> None:
     """The options of the export itself (shared with `bulk --fhir-base`)."""
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--group", metavar="ID", help="export the members of this Group")
