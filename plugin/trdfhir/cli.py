@@ -37,6 +37,7 @@ EXTRA_COMMANDS: dict[str, str] = {
     "export": ".commands.export",
     "sandbox": ".commands.sandbox",
     "serve": ".commands.serve",
+    "subscribe": ".commands.subscribe",
     "synth": ".commands.synth",
     "sync": ".commands.sync",
     "validate": ".commands.validate",
