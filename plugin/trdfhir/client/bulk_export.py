@@ -454,7 +454,7 @@ class _Run:
     def _fetch(self, kind: str, entry: dict[str, Any], name: str, token: bool) -> dict[str, Any]:
         target_dir = self.out / ERRORS_DIR if kind == "error" else self.out
         target_dir.mkdir(exist_ok=True)
-        what = f"download of an {entry['type']} {'error ' if kind == 'error' else ''}file"
+        what = f"download of the {entry['type']} {'error ' if kind == 'error' else ''}file"
         for attempt in range(1, _DOWNLOAD_TRIES + 1):
             try:
                 return self._fetch_once(kind, entry, name, token, target_dir, what)
