@@ -126,10 +126,12 @@ class RemoteRun:
         self.written: WriteReport | None = None
         self.patients_changed: int | None = None
 
-    def say(self, message: str) -> None:
-        if self.stream is not None:
-            self.stream.write(f"trd-fhir bulk: {message}\n")
-            self.stream.flush()
+    def say(self, message: str, always: bool = False) -> None:
+        """Progress (not with --quiet), or with `always` an outcome of the run."""
+        stream = self.stream if self.stream is not None or not always else sys.stderr
+        if stream is not None:
+            stream.write(f"trd-fhir bulk: {message}\n")
+            stream.flush()
 
     def run(self, restart: bool) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +198,7 @@ class RemoteRun:
             )
             records = bucket_records(Path(config.work), config, int(self.bulk.state["buckets"]))
             self.written = self._write(records, as_of, state)
-            if self.written.stopped is None and not self.keep_work:
+            if not (self.written.stopped or self.written.incomplete or self.keep_work):
                 shutil.rmtree(self.out / ".bulk-work", ignore_errors=True)
         self._done(state, export, as_of)
 
@@ -212,7 +214,8 @@ class RemoteRun:
         self.patients_changed = len(changed)
         if state["phase"] == "fetch":
             self.say(
-                f"{len(changed)} patients changed since {state['since']}; reading their records"
+                f"{len(changed)} patients changed since {state['since']}; reading their records",
+                always=True,
             )
             self._fetch(changed, inc / "input")
             state["phase"] = "stage"
@@ -220,7 +223,7 @@ class RemoteRun:
         transaction = str(load_state(changes)["transaction_time"])  # type: ignore[index]
         as_of = self.as_of or date.fromisoformat(transaction[:10])
         if not changed:
-            self.say("no patient changed; results unchanged")
+            self.say("no patient changed; results unchanged", always=True)
             self._done(state, changes, as_of)
             return
         opts = self.options(inc / "input", inc / "out", as_of, self.write)
@@ -306,8 +309,8 @@ class RemoteRun:
         )
 
     def _done(self, state: dict[str, Any], directory: Path, as_of: date) -> None:
-        if self.written is not None and self.written.stopped is not None:
-            return  # the write-back stopped: the next run resumes it
+        if self.written is not None and (self.written.stopped or self.written.incomplete):
+            return  # the server failed part of the write-back: the next run resumes it
         export_state = load_state(directory) or {}
         state.update(
             phase="done", transaction_time=export_state.get("transaction_time"), as_of=str(as_of)

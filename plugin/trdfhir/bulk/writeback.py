@@ -52,10 +52,12 @@ class WriteReport:
     errors: list[tuple[str, str]] = field(default_factory=list)  # (patient id, one line)
     stopped: str | None = None  # why the run stopped early
     exit_code: int = 0  # of the first failure
+    incomplete: bool = False  # a server or credentials failure: a re-run should try again
 
     def fail(self, pid: str, error: TrdFhirError) -> None:
         self.errors.append((pid, error.one_line()))
         self.exit_code = self.exit_code or error.exit_code
+        self.incomplete = self.incomplete or isinstance(error, FhirServerError | AuthError)
 
     def as_json(self) -> dict[str, Any]:
         return {
