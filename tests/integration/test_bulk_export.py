@@ -381,3 +381,78 @@ def test_a_new_phq9_is_notified_and_the_stage_observation_changes(
         with FhirClient(loaded) as client:
             for sid in ids:
                 client.request("DELETE", f"Subscription/{sid}")
+
+
+ST = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic"
+
+
+def _topic(url: str) -> dict[str, Any]:
+    """A SubscriptionTopic as the sandbox server keeps them (an R4 Basic with the R5 cross-version
+    extensions): every created Observation."""
+    trigger = [
+        {"url": "resource", "valueUri": "http://hl7.org/fhir/StructureDefinition/Observation"},
+        {"url": "supportedInteraction", "valueCode": "create"},
+        {"url": "fhirPathCriteria", "valueString": "true"},
+    ]
+    return {
+        "resourceType": "Basic",
+        "modifierExtension": [{"url": f"{ST}.status", "valueCode": "active"}],
+        "extension": [
+            {"url": f"{ST}.url", "valueUri": url},
+            {"url": f"{ST}.title", "valueString": "Observation created (trd-fhir test)"},
+            {"url": f"{ST}.resourceTrigger", "extension": trigger},
+        ],
+        "code": {
+            "coding": [{"system": "http://hl7.org/fhir/fhir-types", "code": "SubscriptionTopic"}]
+        },
+    }
+
+
+def test_a_backport_topic_subscription_round_trip(
+    loaded: str,
+    subscription_patient: Example,
+    service: Service,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The Backport IG form: the sandbox offers topics kept as Basic resources; one is made for
+    the test. Its handshake must be accepted, its events carry the full resource; the stage
+    Observations the service then writes are events too, and are ignored as its own output."""
+    patient = subscription_patient.patient_id
+    url = f"http://trd-fhir.org/test/topic/{uuid.uuid4().hex[:8]}"
+    basic = _post(loaded, _topic(url))
+    monkeypatch.setenv("TRDFHIR_SUBSCRIPTION_SECRET", SECRET)
+    endpoint = f"{service.base}/subscriptions/notify"
+    sid = None
+    try:
+        missing = ["subscribe", "--fhir-base", loaded, "--endpoint", endpoint, "--topic", url + "x"]
+        assert main(missing) == EXIT_SERVER
+        assert "does not offer the topic" in capsys.readouterr().err
+        assert (
+            main(["subscribe", "--fhir-base", loaded, "--endpoint", endpoint, "--topic", url]) == 0
+        )
+        out = capsys.readouterr().out
+        sid = out.split("Subscription/")[1].split(",")[0]
+        with FhirClient(loaded) as client:
+            deadline = time.monotonic() + 15
+            while client.read("Subscription", sid).get("status") != "active":
+                assert time.monotonic() < deadline, "the handshake did not activate it"
+                time.sleep(0.1)
+        _post(loaded, _phq9(patient, "2026-08-31", 2))
+        headers = {"Authorization": f"Bearer {SECRET}"}
+        status: dict[str, Any] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = requests.get(
+                f"{service.base}/subscriptions/status", headers=headers, timeout=5
+            ).json()
+            if status["evaluated"] + status["failed"] >= 1 and not status["running"]:
+                break
+            time.sleep(0.2)
+        assert status["evaluated"] == 1 and status["failed"] == 0, status
+        assert len(_stages(loaded, patient)) == 1
+    finally:
+        with FhirClient(loaded) as client:
+            if sid:
+                client.request("DELETE", f"Subscription/{sid}")
+            client.request("DELETE", f"Basic/{basic['id']}")
