@@ -329,3 +329,38 @@ def test_a_server_without_group_export_is_one_line(tmp_path: Path) -> None:
     assert caught.value.one_line().endswith("the server does not offer Group/g1/$export")
     assert caught.value.exit_code == EXIT_SERVER
     assert not isinstance(caught.value, AuthError)
+
+
+def test_bulk_killed_after_its_export_does_not_export_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A `bulk --fhir-base` run that died after its export finished but before it recorded so
+    (here: its state put back to the export phase) stages what it has, gzip files included."""
+    stub = _stub(gzip=True)
+    try:
+        args = [
+            "bulk",
+            "--fhir-base",
+            stub.base,
+            "--output",
+            str(tmp_path),
+            "--as-of",
+            "2026-11-21",
+            "--workers",
+            "1",
+            "--quiet",
+        ]
+        assert main(args) == 0
+        state_file = tmp_path / "remote-state.json"
+        state = json.loads(state_file.read_text())
+        state["phase"] = "export"
+        state_file.write_text(json.dumps(state))
+        (tmp_path / "bulk-state.json").unlink()
+        assert main(args) == 0
+    finally:
+        stub.close()
+    capsys.readouterr()
+    assert stub.count("GET", "Patient/$export") == 1
+    rows = [json.loads(line) for line in (tmp_path / "summaries.ndjson").read_text().splitlines()]
+    assert [r["patient"] for r in rows] == ["Patient/p1", "Patient/p2"]
+    assert json.loads((tmp_path / "remote-state.json").read_text())["phase"] == "done"

@@ -34,7 +34,7 @@ from typing import IO, Any
 import requests
 
 from ..client import FhirClient, fetch_patient
-from ..client.bulk_export import ExportRequest, load_state, run_export
+from ..client.bulk_export import ExportRequest, load_state, read_ndjson, run_export
 from ..errors import EXIT_INTERNAL, FhirServerError, InputError
 from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
@@ -72,13 +72,11 @@ def _load(path: Path) -> dict[str, Any] | None:
 
 def changed_patients(directory: Path) -> list[str]:
     """Ids of the patients an (incremental) export touches, trd-fhir's own output aside."""
-    from ..client.bulk_export import _read_ndjson
-
     found: set[str] = set()
     for path in sorted(directory.glob("*.ndjson*")):
         if not path.name.endswith((".ndjson", ".ndjson.gz")):
             continue
-        for resource in _read_ndjson(path):
+        for resource in read_ndjson(path):
             if is_own_output(resource):
                 continue
             if resource.get("resourceType") == "Patient" and isinstance(resource.get("id"), str):
@@ -277,6 +275,8 @@ class RemoteRun:
             type_filters=self.request.type_filters,
         )
         previous = load_state(directory) if directory.exists() else None
+        if previous and previous.get("complete") and previous.get("requested_since") == since:
+            return  # this run's export, finished before an interruption
         restart = fresh and previous is not None and previous.get("complete") is True
         result = run_export(
             self.client,

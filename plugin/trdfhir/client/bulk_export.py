@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import shutil
-import sys
 import time
 import zlib
 from collections.abc import Callable, Iterator
@@ -112,7 +111,8 @@ class ExportRequest:
     def parameters(self, with_filters: bool) -> dict[str, Any]:
         """The same request as a Parameters resource (the POST form, needed for `patient`)."""
         params: list[dict[str, Any]] = [
-            {"name": name, "valueString": value} for name, value in self.params(with_filters)
+            {"name": name, "valueInstant" if name == "_since" else "valueString": value}
+            for name, value in self.params(with_filters)
         ]
         params += [
             {"name": "patient", "valueReference": {"reference": f"Patient/{p}"}}
@@ -139,7 +139,6 @@ class ExportResult:
     error_messages: tuple[str, ...]
     supplemented: int  # Medications read by _id because the export lacked them
     resumed: bool
-    already_complete: bool = False
 
     @property
     def resources(self) -> int:
@@ -552,7 +551,7 @@ class _Run:
         for record in self._records():
             if record["kind"] != "output":
                 continue
-            for resource in _read_ndjson(self.out / record["name"]):
+            for resource in read_ndjson(self.out / record["name"]):
                 rtype = resource.get("resourceType")
                 if rtype == "Medication" and isinstance(resource.get("id"), str):
                     have.add(resource["id"])
@@ -724,7 +723,7 @@ def _checked_manifest(manifest: Any) -> dict[str, Any]:
     return manifest
 
 
-def _read_ndjson(path: Path) -> Iterator[dict[str, Any]]:
+def read_ndjson(path: Path) -> Iterator[dict[str, Any]]:
     import gzip
 
     opener: Any = gzip.open if path.name.endswith(".gz") else open
@@ -745,17 +744,13 @@ def _error_messages(out: Path, errors: list[dict[str, Any]]) -> list[str]:
     """The first few diagnostics of the error files (OperationOutcomes), PHI-free as sent."""
     messages: list[str] = []
     for record in errors:
-        for item in _read_ndjson(out / record["name"]):
+        for item in read_ndjson(out / record["name"]):
             text = outcome_text(item)
             if text and text not in messages:
                 messages.append(text)
             if len(messages) >= _STATUS_ERRORS_SHOWN:
                 return messages
     return messages
-
-
-def default_stream() -> IO[str]:
-    return sys.stderr
 
 
 __all__ = [
@@ -765,5 +760,6 @@ __all__ = [
     "ExportResult",
     "ExportedFile",
     "load_state",
+    "read_ndjson",
     "run_export",
 ]

@@ -357,29 +357,34 @@ def make_receiver(state: Any) -> Receiver:
     )
     emitter = functools.partial(emit_bundle, device_ref=settings.device_reference)
 
+    clients: list[FhirClient] = []  # one, made on first use; only the worker thread uses it
+
+    def client() -> FhirClient:
+        if not clients:
+            clients.append(FhirClient(settings.fhir_base_url, auth=auth))
+        return clients[0]
+
     def process(pid: str) -> int:
-        with FhirClient(settings.fhir_base_url, auth=auth) as client:
-            result = sync_patient(
-                client,
-                pid,
-                as_of=state.today(),
-                settings=state.clinical,
-                mappings=state.maps,
-                write=True,
-                now=settings.now(),
-                emitter=emitter,
-            )
+        result = sync_patient(
+            client(),
+            pid,
+            as_of=state.today(),
+            settings=state.clinical,
+            mappings=state.maps,
+            write=True,
+            now=settings.now(),
+            emitter=emitter,
+        )
         return result.written
 
     def resolve(ref: str) -> str | None:
         rtype, _, rid = ref.partition("/")
-        with FhirClient(settings.fhir_base_url, auth=auth) as client:
-            try:
-                resource = client.read(rtype, rid)
-            except FhirServerError as exc:
-                if exc.status in (404, 410):
-                    return None
-                raise
+        try:
+            resource = client().read(rtype, rid)
+        except FhirServerError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
         if is_own_output(resource):
             return None
         owner = f"Patient/{rid}" if rtype == "Patient" else patient_of(resource)
