@@ -1,6 +1,7 @@
 """evaluate every patient of a Bulk Data export (NDJSON files) on all cores
 
     trd-fhir bulk --input export/ --output results/ [--workers N] [--as-of DATE] [--fhir]
+    trd-fhir bulk --fhir-base URL --output results/ [--group ID] [--write]   # docs/bulk-export.md
 
 Reads every `.ndjson` and `.ndjson.gz` file of --input once, groups the resources by patient
 through bucket files on disk (memory stays flat whatever the size of the export), evaluates the
