@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..errors import FhirServerError, InputError, TrdFhirError
+from ..errors import FhirServerError, InputError, TrdFhirError, printable
 from ..fhir.values import reference_target
 from .core import FhirClient, outcome_text
 from .http import is_loopback, origin_of, retry_after_seconds
@@ -403,13 +403,11 @@ class _Run:
                 raise ExportError(f"{exc.message}; the export failed", status=exc.status) from None
             with response:
                 if response.status_code == 202:
-                    progress = " ".join(
-                        (response.headers.get("X-Progress") or "in progress").split()
-                    )
+                    progress = printable(response.headers.get("X-Progress") or "in progress", 80)
                     delay = retry_after_seconds(response.headers.get("Retry-After"))
                     wait = min(self.max_poll, max(0.5, delay if delay is not None else wait * 1.5))
                     elapsed = self.clock() - started
-                    self.display.show(f"export {progress[:80]} ({elapsed:.0f} s)")
+                    self.display.show(f"export {progress} ({elapsed:.0f} s)")
                     self.sleep(wait)
                     continue
                 if response.status_code != 200:
@@ -745,7 +743,7 @@ def _error_messages(out: Path, errors: list[dict[str, Any]]) -> list[str]:
     messages: list[str] = []
     for record in errors:
         for item in read_ndjson(out / record["name"]):
-            text = outcome_text(item)
+            text = printable(outcome_text(item), 200)
             if text and text not in messages:
                 messages.append(text)
             if len(messages) >= _STATUS_ERRORS_SHOWN:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..errors import FhirServerError, SettingsError
+from ..errors import FhirServerError, SettingsError, printable
 from ..ingest.bundle import OWN_NAMESPACE
 from ..mappings import Mappings
 from .core import FhirClient
@@ -170,7 +170,7 @@ def register(
             parts = [p for p in urlsplit(location).path.split("/_history")[0].split("/") if p]
             sid = parts[-1] if len(parts) >= 2 else None
         current = client.read("Subscription", sid) if sid else created
-        error = current.get("error") if isinstance(current.get("error"), str) else None
+        error = printable(current["error"], 200) if isinstance(current.get("error"), str) else None
         out.append(
             Registered(label, sid, str(current.get("status") or "?"), created=True, error=error)
         )
