@@ -360,3 +360,64 @@ def test_a_focus_is_read_to_find_its_patient() -> None:
     assert receiver.wait_idle(5)
     assert script.calls == ["p5"]
     assert receiver.stats()["ignored"] == 1
+
+
+class _Caps:
+    transaction = True
+
+
+class _Client:
+    base = "http://127.0.0.1:1/fhir"
+
+    def capabilities(self) -> _Caps:
+        return _Caps()
+
+
+def test_write_back_batches_patients_within_the_bound_and_never_splits_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from trdfhir.bulk import writeback
+    from trdfhir.client import WriteOutcome, WritePlan
+
+    sizes = {"a": 3, "b": 3, "c": 5, "d": 9, "e": 2, "f": 2}  # entries, the Device included
+    posted: list[list[str]] = []
+
+    def emit(assessment: Any, now: datetime) -> dict[str, Any]:
+        pid = assessment
+        entries = [{"fullUrl": "urn:uuid:device"}]
+        entries += [{"fullUrl": f"urn:uuid:{pid}-{i}"} for i in range(sizes[pid] - 1)]
+        return {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+
+    def post(client: Any, bundle: dict[str, Any]) -> WriteOutcome:
+        urls = [e["fullUrl"] for e in bundle["entry"]]
+        posted.append(sorted({u.split(":")[2].split("-")[0] for u in urls} - {"device"}))
+        return WriteOutcome(mode="transaction", created=tuple(urls))
+
+    def write(client: Any, bundle: dict[str, Any], patient: str) -> WriteOutcome:
+        return post(client, bundle)
+
+    monkeypatch.setattr(writeback, "evaluate", lambda resources, **kw: resources[0]["id"])
+    monkeypatch.setattr(writeback, "emit_bundle", emit)
+    monkeypatch.setattr(
+        writeback, "plan_write", lambda c, b: WritePlan(("POST Observation",), (), ())
+    )
+    monkeypatch.setattr(writeback, "post_transaction", post)
+    monkeypatch.setattr(writeback, "write_bundle", write)
+    records = [(pid, [{"id": pid}]) for pid in sizes]
+    report = writeback.write_back(
+        _Client(),  # type: ignore[arg-type]
+        records,
+        as_of=date(2026, 11, 21),
+        settings=None,  # type: ignore[arg-type]
+        mappings=None,  # type: ignore[arg-type]
+        now=datetime(2026, 11, 21, tzinfo=UTC),
+        resume=tmp_path / "state.jsonl",
+        batch_entries=6,
+    )
+    # a+b: 3 + 3 = 6; c: 5, and 5 + 9 > 6; d: 9 > 6 alone, never split; e+f: 2 + 2
+    assert posted == [["a", "b"], ["c"], ["d"], ["e", "f"]]
+    assert report.written_patients == 6 and not report.errors
+    done = (tmp_path / "state.jsonl").read_text()
+    assert all(f'"done": "{p}"' in done for p in sizes)

@@ -8,7 +8,9 @@
 patient: evaluate, emit the write-back Bundle (`emit_bundle`, as `sync --write` does), and ask the
 server what it lacks (`plan_write`); a patient whose resources are all there already is done
 without a write. The rest are written in transactions of at most `batch_entries` entries that
-join several patients' Bundles (the plugin's Device, the same entry in each, is sent once); a
+join several patients' Bundles (the plugin's Device, the same entry in each, is sent once; a
+patient whose Bundle alone is larger goes in a transaction of its own: never split, so each
+patient's write stays atomic); a
 server without transactions gets each patient's Bundle entry by entry (`write_bundle`). A batch
 that fails is written again patient by patient, so one bad record fails alone.
 
@@ -144,6 +146,11 @@ def write_back(
             report.unchanged += 1
             state.record(pid)
             continue
+        size = len(bundle.get("entry") or [])
+        if batch.items and batch.entries + size > batch_entries:
+            if not _flush(client, batch, state, report, transactions):
+                break
+            batch = _Batch()
         batch.add(pid, bundle)
         if not transactions or batch.entries >= batch_entries:
             if not _flush(client, batch, state, report, transactions):
