@@ -421,3 +421,30 @@ def test_write_back_batches_patients_within_the_bound_and_never_splits_one(
     assert report.written_patients == 6 and not report.errors
     done = (tmp_path / "state.jsonl").read_text()
     assert all(f'"done": "{p}"' in done for p in sizes)
+
+
+@pytest.mark.parametrize(
+    ("text", "fraction"),
+    [("45% complete", 0.45), ("step 3 of 8", 0.375), ("12/48 types", 0.25), ("collecting", None)],
+)
+def test_x_progress_is_read_for_the_bar_when_it_holds_a_number(
+    text: str, fraction: float | None
+) -> None:
+    from trdfhir.client.bulk_export import progress_fraction
+
+    assert progress_fraction(text) == fraction
+
+
+def test_the_display_draws_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    import io
+
+    from trdfhir.client.bulk_export import Display
+
+    term = io.StringIO()
+    Display(term, tty=True).show("export 50% (3 s)", fraction=0.5)
+    assert term.getvalue().startswith("\r[############............] export 50%")
+    plain = io.StringIO()
+    shown = Display(plain, tty=False)
+    shown.show("export writing (1 s)")
+    shown.show("export writing (1 s)")  # unchanged: not repeated
+    assert plain.getvalue() == "trd-fhir export: export writing (1 s)\n"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import shutil
 import time
 import zlib
@@ -60,6 +61,19 @@ _CHUNK = 1 << 16
 _ID_CHUNK = 50
 _DOWNLOAD_TRIES = 3
 _STATUS_ERRORS_SHOWN = 3
+BAR_WIDTH = 24
+_PERCENT = re.compile(r"(\d{1,3}(?:\.\d+)?)\s*%")
+
+
+def progress_fraction(text: str) -> float | None:
+    """'45% complete' -> 0.45; 'step 3 of 8' / '3/8' -> 0.375; None when it says no number."""
+    m = _PERCENT.search(text)
+    if m:
+        return min(100.0, float(m[1])) / 100.0
+    m = re.search(r"(\d+)\s*(?:of|/)\s*(\d+)", text)
+    if m and int(m[2]) > 0:
+        return min(1.0, int(m[1]) / int(m[2]))
+    return None
 
 
 class ExportError(FhirServerError):
@@ -157,11 +171,15 @@ class Display:
         if self.stream is not None and self.tty is None:
             self.tty = self.stream.isatty()
 
-    def show(self, text: str, final: bool = False) -> None:
+    def show(self, text: str, final: bool = False, fraction: float | None = None) -> None:
+        """`fraction` (0..1): drawn as a bar on a terminal."""
         if self.stream is None or (text == self._last and not final):
             return
         self._last = text
         if self.tty:
+            if fraction is not None:
+                filled = int(BAR_WIDTH * min(1.0, max(0.0, fraction)))
+                text = f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}"
             self.stream.write(f"\r{text}\x1b[K" + ("\n" if final else ""))
         else:
             self.stream.write(f"trd-fhir export: {text}\n")
@@ -407,7 +425,9 @@ class _Run:
                     delay = retry_after_seconds(response.headers.get("Retry-After"))
                     wait = min(self.max_poll, max(0.5, delay if delay is not None else wait * 1.5))
                     elapsed = self.clock() - started
-                    self.display.show(f"export {progress} ({elapsed:.0f} s)")
+                    self.display.show(
+                        f"export {progress} ({elapsed:.0f} s)", fraction=progress_fraction(progress)
+                    )
                     self.sleep(wait)
                     continue
                 if response.status_code != 200:
@@ -442,11 +462,13 @@ class _Run:
             url = entry["url"]
             if url in done:
                 continue
-            self.display.show(f"downloading {n}/{total}: {entry['type']}")
+            self.display.show(
+                f"downloading {n}/{total}: {entry['type']}", fraction=(n - 1) / max(total, 1)
+            )
             record = self._fetch(kind, entry, name, token)
             done[url] = record
             self.save()
-        self.display.show(f"downloaded {total} files", final=True)
+        self.display.show(f"downloaded {total} files", final=True, fraction=1.0)
 
     def _fetch(self, kind: str, entry: dict[str, Any], name: str, token: bool) -> dict[str, Any]:
         target_dir = self.out / ERRORS_DIR if kind == "error" else self.out
