@@ -352,7 +352,7 @@ def test_a_new_phq9_is_notified_and_the_stage_observation_changes(
         if "Subscription/" in line
     ]
     try:
-        assert "8 Subscriptions, 8 new, 0 refused" in out
+        assert "8 Subscriptions, 8 new, 0 with a new secret, 0 refused" in out
         assert main(subscribe) == 0  # again: nothing registered twice
         assert "8 Subscriptions, 0 new" in capsys.readouterr().out
         _post(loaded, _phq9(patient, "2026-08-31", 2))
@@ -377,6 +377,15 @@ def test_a_new_phq9_is_notified_and_the_stage_observation_changes(
         # a notification without the secret is refused
         refused = requests.post(endpoint, json=_phq9(patient, day, 1), timeout=5)
         assert refused.status_code == 401
+        # a new secret replaces the header of the same Subscriptions, nothing is added
+        monkeypatch.setenv("TRDFHIR_SUBSCRIPTION_SECRET", SECRET + "-rotated")
+        assert main(subscribe) == 0
+        assert "8 Subscriptions, 0 new, 8 with a new secret" in capsys.readouterr().out
+        with FhirClient(loaded) as client:
+            headers_now = {
+                tuple(client.read("Subscription", sid)["channel"]["header"]) for sid in ids
+            }
+        assert headers_now == {(f"Authorization: Bearer {SECRET}-rotated",)}
     finally:
         with FhirClient(loaded) as client:
             for sid in ids:

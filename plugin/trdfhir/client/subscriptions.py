@@ -14,7 +14,8 @@ Two forms, both rest-hook with the full resource as payload and the shared secre
   CapabilityStatement lists it: `criteria` the topic's canonical URL, content `full-resource`.
 
 Registering is idempotent: each Subscription carries a tag that hashes its criteria and endpoint,
-and one already on the server (not in error or off) is kept, not created again.
+and one already on the server (not in error or off) is kept, not created again; if it carries
+another secret (a rotation), its channel header is replaced in place.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Registered:
     status: str  # the server's status of the Subscription: active, requested, error, off
     created: bool
     error: str | None = None
+    updated: bool = False  # the same Subscription with another secret: its header replaced
 
 
 def stage_criteria(mappings: Mappings) -> list[tuple[str, str]]:
@@ -155,7 +157,23 @@ def register(
             None,
         )
         if kept is not None:
-            out.append(Registered(label, kept["id"], str(kept["status"]), created=False))
+            channel = kept.get("channel") if isinstance(kept.get("channel"), dict) else {}
+            if (channel or {}).get("header") == subscription["channel"]["header"]:
+                out.append(Registered(label, kept["id"], str(kept["status"]), created=False))
+                continue
+            # a new secret: the same Subscription, its header replaced (so the old one stops)
+            replacement = {**subscription, "id": kept["id"]}
+            client.request("PUT", f"Subscription/{kept['id']}", body=replacement)
+            current = client.read("Subscription", kept["id"])
+            out.append(
+                Registered(
+                    label,
+                    kept["id"],
+                    str(current.get("status") or "?"),
+                    created=False,
+                    updated=True,
+                )
+            )
             continue
         response = client.request(
             "POST", "Subscription", body=subscription, headers={"Prefer": "return=representation"}

@@ -91,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
         session.close()
     failed = [r for r in results if r.status in ("error", "off")]
     for r in results:
-        how = "registered" if r.created else "already registered"
+        how = (
+            "registered" if r.created else "secret replaced" if r.updated else "already registered"
+        )
         error = f" ({r.error})" if r.error else ""
         sys.stdout.write(f"{r.label}: {how} as Subscription/{r.id}, status {r.status}{error}\n")
     sys.stdout.write(
         f"subscribe: {len(results)} Subscriptions, {sum(r.created for r in results)} new, "
+        f"{sum(r.updated for r in results)} with a new secret, "
         f"{len(failed)} refused by the server\n"
     )
     return FhirServerError.exit_code if failed else 0
