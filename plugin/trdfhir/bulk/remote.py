@@ -40,7 +40,7 @@ from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
 from ..mappings import load_mappings
 from .partition import patient_key
-from .run import BulkOptions, BulkReport, run_bulk
+from .run import WORK_DIR, BulkOptions, BulkReport, run_bulk
 from .worker import WorkerConfig
 from .writeback import WriteReport, bucket_records, write_back
 
@@ -189,7 +189,7 @@ class RemoteRun:
             state["phase"] = "write"
             _save(self.path, state)
             config = WorkerConfig(
-                work=str(self.out / ".bulk-work"),
+                work=str(self.out / WORK_DIR),
                 as_of=as_of.isoformat(),
                 mappings=opts.mappings,
                 overrides=dict(opts.overrides),
@@ -197,7 +197,7 @@ class RemoteRun:
             records = bucket_records(Path(config.work), config, int(self.bulk.state["buckets"]))
             self.written = self._write(records, as_of, state)
             if not (self.written.stopped or self.written.incomplete or self.keep_work):
-                shutil.rmtree(self.out / ".bulk-work", ignore_errors=True)
+                shutil.rmtree(self.out / WORK_DIR, ignore_errors=True)
         self._done(state, export, as_of)
 
     # -- later runs ------------------------------------------------------------------------------
@@ -235,7 +235,7 @@ class RemoteRun:
             self.bulk = run_bulk(opts)  # complete: just its report
         if self.write:
             config = WorkerConfig(
-                work=str(inc / "out" / ".bulk-work"),
+                work=str(inc / "out" / WORK_DIR),
                 as_of=as_of.isoformat(),
                 mappings=opts.mappings,
                 overrides=dict(opts.overrides),
