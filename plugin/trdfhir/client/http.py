@@ -122,6 +122,7 @@ def send(
     json_body: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    stream: bool = False,
 ) -> Exchange:
     """Send with bounded retries. Returns the final response whatever its status; raises
     FhirServerError (status None) when the server could not be reached or never answered.
@@ -142,6 +143,7 @@ def send(
                 json_body=json_body,
                 headers=dict(headers()) if headers else None,
                 timeout=timeout,
+                stream=stream,
             )
         except requests.RequestException as exc:
             failure = _network_failure(exc, timeout, origin_of(url))

@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"trd-fhir service on http://{args.host}:{args.port}\n")
     for line in faces(base, smart_app=state.smart_app, fhir_base=settings.fhir_base_url):
         out.write(f"  {line}\n")
+    if settings.subscription_secret:
+        out.write(f"  FHIR notifications POST {base}/subscriptions/notify (trd-fhir subscribe)\n")
     out.flush()
     if settings.cds_auth_required and not settings.cds_issuers:
         sys.stderr.write(

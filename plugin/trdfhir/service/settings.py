@@ -62,6 +62,11 @@ class ServiceSettings:
     mappings_dir: str | None = None
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # clinical setting overrides
     smart: Mapping[str, Any] = field(default_factory=dict)  # read by the SMART app
+    # FHIR Subscription notifications (service/subscriptions.py): mounted when the secret is set
+    subscription_secret: str | None = None  # `Authorization: Bearer <secret>` on every call
+    subscription_fhir_token: str | None = None  # bearer token for fhir_base_url, if it needs one
+    subscription_queue_size: int = 1000
+    subscription_retries: int = 4
     now: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -97,6 +102,17 @@ class ServiceSettings:
         header = self.forwarded_header
         if header is not None and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", header):
             raise SettingsError(f"forwarded_header must be an HTTP header name, got {header!r}")
+        if self.subscription_secret is not None:
+            if len(self.subscription_secret) < 16:
+                raise SettingsError("subscription_secret must be at least 16 characters")
+            if self.fhir_base_url is None:
+                raise SettingsError(
+                    "subscription_secret needs fhir_base_url (the server to write to)"
+                )
+        if not 1 <= self.subscription_queue_size <= 1_000_000:
+            raise SettingsError("subscription_queue_size must be between 1 and 1000000")
+        if not 1 <= self.subscription_retries <= 20:
+            raise SettingsError("subscription_retries must be between 1 and 20")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
