@@ -190,6 +190,7 @@ def _request_on_this_origin(
     json_body: Any,
     headers: dict[str, str] | None,
     timeout: Timeout,
+    stream: bool = False,
 ) -> requests.Response:
     """One request, following redirects only within the origin of `url` (at most
     MAX_REDIRECTS); a redirect to another origin is a FhirServerError, so credentials, patient
@@ -205,6 +206,7 @@ def _request_on_this_origin(
             headers=headers,
             timeout=timeout,
             allow_redirects=False,
+            stream=stream,
         )
         location = response.headers.get("Location")
         if response.status_code not in REDIRECT_STATUSES or not location:
