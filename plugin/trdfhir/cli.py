@@ -34,6 +34,7 @@ from .report import render_text
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
 EXTRA_COMMANDS: dict[str, str] = {
     "bulk": ".commands.bulk",
+    "population": ".commands.population",
     "sandbox": ".commands.sandbox",
     "serve": ".commands.serve",
     "synth": ".commands.synth",
