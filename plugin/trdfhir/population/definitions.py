@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..errors import MappingError
 from ..mappings import _read_valid, default_directory
 
 FILE = "population"
@@ -99,7 +100,8 @@ def _test(row: dict[str, Any] | None, field: str | None = None) -> Test | None:
 def _model(row: dict[str, Any]) -> ModelDefinition:
     ordinal = row["ordinal"] or {}
     test = _test(row["test"])
-    assert test is not None  # noqa: S101 (the schema requires it)
+    if test is None:  # the schema requires a test; a custom mappings directory may not
+        raise MappingError(f"{FILE}.json: model '{row['model']}' has no test")
     return ModelDefinition(
         model=row["model"],
         code=row["code"],
