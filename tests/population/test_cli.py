@@ -14,6 +14,26 @@ import pytest
 from trdfhir.cli import main
 
 HOSTILE = '<script>alert("x")</script>'
+# bulk's reading report, version 1 (docs/real-world.md), as a site's run would write it
+READING = {
+    "reading": "1",
+    "patients": 100,
+    "medications": {
+        "records": 1200,
+        "with_dose": 1030,
+        "with_duration": 1110,
+        "unknown_dose": {"dosage-text": 50, "no-dosage": 120},
+        "unknown_duration": {"point-claim": 90},
+        "assumed_end": {},
+    },
+    "questionnaires": {"read": 30, "not_read": 10},
+    "unmapped_codes": [
+        {"code": "http://snomed.info/sct|123456", "display": HOSTILE, "count": 7},
+        {"code": "(text only)", "display": None, "count": 3},
+    ],
+    "unmapped_codes_left_off": 4,
+    "warnings": {"unknown-dose": 170},
+}
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str]:
@@ -72,8 +92,7 @@ def variant(bulk_results: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     with (results / "errors.ndjson").open("a", encoding="utf-8") as out:
         out.write(json.dumps({"kind": "invalid-patient", "patient": "Patient/x", "error": "e"}))
         out.write("\n")
-    reading = {"resources": {"read": 13080, "skipped": 12}, "note": HOSTILE, "files": [1, 2]}
-    (results / "reading.json").write_text(json.dumps(reading), encoding="utf-8")
+    (results / "reading.json").write_text(json.dumps(READING), encoding="utf-8")
     return results
 
 
@@ -105,8 +124,17 @@ def test_a_bad_line_is_an_error_row_and_reading_json_is_shown(
     assert numbers["patients"] == 100
     assert numbers["run"]["bad_lines"] == [{"line": 101, "error": "not valid JSON"}]
     assert numbers["run"]["errors"]["invalid-patient"] == 1
+    reading = numbers["reading"]
+    assert reading["medication_records"] == 1200
+    assert reading["with_dose"]["count"] == 1030 and reading["with_dose"]["share"] == round(
+        1030 / 1200, 4
+    )
+    assert (reading["with_duration"]["count"], reading["with_duration"]["n"]) == (1110, 1200)
+    assert (reading["questionnaires"]["count"], reading["questionnaires"]["n"]) == (30, 40)
+    assert reading["unknown_dose"] == {"dosage-text": 50, "no-dosage": 120}
     page = files["page.html"].decode()
-    assert "resources.read" in page and "13080" in page and "files" in page
+    assert "Medication records with a daily dose" in page and "85.8 %" in page
+    assert "point-claim" in page and "4 more left off" in page
     assert "Not available" not in page
     # input text (the label, reading.json) is escaped: the page has no script at all
     assert "<script" not in page and "&lt;script&gt;" in page
@@ -131,3 +159,31 @@ def test_the_same_results_give_the_same_bytes(
     second = render(capsys, variant, tmp_path / "b")
     assert first.keys() == second.keys()
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_a_reading_json_of_another_shape_is_listed_as_it_is(bulk_results: Path) -> None:
+    from trdfhir.population.compute import compute, reading_coverage
+    from trdfhir.population.definitions import load_definitions
+    from trdfhir.population.load import read_results
+    from trdfhir.population.page import render
+
+    results = read_results(bulk_results)
+    other = {"reading": "2", "resources": {"read": 13080, "skipped": 12}, "files": [1, 2]}
+    numbers = compute(results.summaries, load_definitions())
+    numbers["reading"] = reading_coverage(other)
+    assert numbers["reading"] is None
+    page = render(
+        numbers,
+        [],
+        as_of="2026-10-01",
+        version="x",
+        contract="1",
+        overrides={},
+        error_kinds={},
+        bad_lines=0,
+        reading=other,
+        notes=(),
+        label=None,
+    )
+    assert "resources.read" in page and "13080" in page and "2 items" in page
+    assert "Not available" not in page

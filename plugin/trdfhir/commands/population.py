@@ -84,7 +84,7 @@ def _now(value: str | None, as_of: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        from ..population.compute import compute
+        from ..population.compute import compute, reading_coverage
         from ..population.definitions import load_definitions
         from ..population.figures import all_charts, write_files
         from ..population.load import read_results
@@ -114,6 +114,7 @@ def run(args: argparse.Namespace) -> int:
     now = _now(args.now, as_of)
     defs = load_definitions()
     numbers = compute(results.summaries, defs, partial_is_failure=partial)
+    numbers["reading"] = reading_coverage(results.reading)
     numbers["run"] = {
         "as_of": as_of,
         "overrides": overrides,

@@ -358,6 +358,50 @@ def coverage(rows: Sequence[Summary]) -> dict[str, Any]:
     }
 
 
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _tally(value: object) -> dict[str, int] | None:
+    if not isinstance(value, dict) or not all(_int(v) is not None for v in value.values()):
+        return None
+    return {str(k): int(v) for k, v in value.items()}
+
+
+def reading_coverage(reading: object) -> dict[str, Any] | None:
+    """reading.json of version 1 (bulk's reading report, docs/real-world.md) with the shares of
+    medication records with a dose and a duration and of questionnaires read; None for another
+    version or shape (the page then lists the file's values as they are)."""
+    if not isinstance(reading, dict) or reading.get("reading") != "1":
+        return None
+    meds, forms = reading.get("medications"), reading.get("questionnaires")
+    if not isinstance(meds, dict) or not isinstance(forms, dict):
+        return None
+    found = {k: _int(meds.get(k)) for k in ("records", "with_dose", "with_duration")}
+    found |= {k: _int(forms.get(k)) for k in ("read", "not_read")}
+    tallies = {k: _tally(meds.get(k)) for k in ("unknown_dose", "unknown_duration", "assumed_end")}
+    codes = reading.get("unmapped_codes")
+    if None in found.values() or None in tallies.values() or not isinstance(codes, list):
+        return None
+    if not all(isinstance(c, dict) for c in codes):
+        return None
+    n = {k: v for k, v in found.items() if v is not None}
+    return {
+        "patients": _int(reading.get("patients")),
+        "medication_records": n["records"],
+        "with_dose": wilson(n["with_dose"], n["records"]).json(),
+        "with_duration": wilson(n["with_duration"], n["records"]).json(),
+        **tallies,
+        "questionnaires": wilson(n["read"], n["read"] + n["not_read"]).json(),
+        "unmapped_codes": [
+            {"code": str(c.get("code")), "display": c.get("display"), "count": _int(c.get("count"))}
+            for c in codes
+        ],
+        "unmapped_codes_left_off": _int(reading.get("unmapped_codes_left_off")),
+        "warnings": _tally(reading.get("warnings")) or {},
+    }
+
+
 def compute(
     rows: Sequence[Summary], defs: Definitions, *, partial_is_failure: bool = False
 ) -> dict[str, Any]:
