@@ -8,6 +8,7 @@ counted as an error row (`bad_lines`), named by line number, never a traceback.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,9 +41,71 @@ def _summary_problem(row: object) -> str | None:
     return None
 
 
+TRIAL_KEYS = ("id", "kind", "episode", "outcome", "adequacy", "reasons", "evidence")
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [x for x in value if isinstance(x, dict)] if isinstance(value, list) else []
+
+
+def _flat(value: object) -> object:
+    """A stage value without its nested objects (Maudsley dimensions, DM-TRD items, MGH points):
+    its scalars and its lists (Markowitz missing, Conway classes, regulatory excluded_by)."""
+    if not isinstance(value, dict):
+        return value
+    return {k: v for k, v in value.items() if not isinstance(v, dict)}
+
+
+def _shared(value: Any) -> Any:
+    """The same object with its strings interned: keys and codes repeat in every summary."""
+    if isinstance(value, str):
+        return sys.intern(value)
+    if isinstance(value, dict):
+        return {sys.intern(k): _shared(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shared(v) for v in value]
+    return value
+
+
+def slim(row: dict[str, Any], shared: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The parts of a summary the report reads, so that a large population fits in memory:
+    stages (without nested objects), upper bound, each trial's id, kind, episode, outcome,
+    adequacy, reasons and evidence, finding and warning codes, episode start, and the
+    psychotherapy trials each model counted. Equal parts (a stage value, a finding, a trial) are
+    one object shared by every summary that has them (`shared`: read-only afterwards)."""
+    cache: dict[str, Any] = {} if shared is None else shared
+
+    def one(value: Any) -> Any:
+        value = _shared(value)
+        return cache.setdefault(json.dumps(value, sort_keys=True), value)
+
+    explanations = row.get("explanations")
+    episode = row.get("episode")
+    upper = row.get("upper_bound")
+    trials = _dicts(row["trials"])
+    therapy = {t.get("id") for t in trials if t.get("kind") == "psychotherapy"}
+    counted = {
+        name: [t for t in value.get("trials") or () if t in therapy]
+        for name, value in (explanations.items() if isinstance(explanations, dict) else ())
+        if isinstance(value, dict)
+    }
+    return {
+        "patient": row["patient"],
+        "as_of": one(row.get("as_of")),
+        "episode": {"start": one(episode.get("start") if isinstance(episode, dict) else None)},
+        "stages": {sys.intern(k): one(_flat(v)) for k, v in row["stages"].items()},
+        "upper_bound": one(upper if isinstance(upper, dict) else {}),
+        "explanations": {sys.intern(k): one({"trials": v}) for k, v in counted.items() if v},
+        "trials": [one({k: t.get(k) for k in TRIAL_KEYS}) for t in trials],
+        "findings": [one({"code": f.get("code")}) for f in _dicts(row["findings"])],
+        "warnings": [one({"code": w.get("code")}) for w in _dicts(row.get("warnings"))],
+    }
+
+
 def read_summaries(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, str]]]:
     rows: list[dict[str, Any]] = []
     bad: list[tuple[int, str]] = []
+    shared: dict[str, Any] = {}
     try:
         with path.open(encoding="utf-8") as handle:
             for n, line in enumerate(handle, start=1):
@@ -57,7 +120,7 @@ def read_summaries(path: Path) -> tuple[list[dict[str, Any]], list[tuple[int, st
                 if problem:
                     bad.append((n, problem))
                 else:
-                    rows.append(row)
+                    rows.append(slim(row, shared))
     except UnicodeDecodeError:
         raise InputError(f"{path} is not UTF-8 text") from None
     except OSError as exc:
