@@ -86,4 +86,4 @@ def kappa(pairs: Sequence[tuple[int, int]], levels: int, *, weighted: bool) -> K
     low, high = _finite(result.kappa_low), _finite(result.kappa_upp)
     if value is None or low is None or high is None:
         return Kappa(n, agreement, value, None, None)
-    return Kappa(n, agreement, value, low, high)
+    return Kappa(n, agreement, value, max(-1.0, low), min(1.0, high))  # kappa lies in [-1, 1]
