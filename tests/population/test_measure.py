@@ -13,7 +13,7 @@ from trdfhir.fhir import profiles
 from trdfhir.fhir.conformance import validate
 from trdfhir.fhir.profiles import ig_dir
 
-from .conftest import PATIENTS, Report
+from .support import PATIENTS, Report
 
 MEASURE_POPULATION = "http://terminology.hl7.org/CodeSystem/measure-population"
 # docs/rules.md's TRD definitions, by the model's code in the trd-fhir CodeSystem

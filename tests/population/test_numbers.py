@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import PATIENTS, Report
+from .support import PATIENTS, Report
 
 Z = 1.959963984540054  # the 97.5 % normal quantile
 

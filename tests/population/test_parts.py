@@ -17,7 +17,7 @@ from trdfhir.population.definitions import load_definitions
 from trdfhir.population.load import slim
 from trdfhir.population.stats import kappa, wilson
 
-from .conftest import Report
+from .support import Report
 
 MAPPINGS = Path(__file__).resolve().parents[2] / "mappings"
 
