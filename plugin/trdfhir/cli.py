@@ -36,6 +36,7 @@ from .report import render_text
 EXTRA_COMMANDS: dict[str, str] = {
     "bulk": ".commands.bulk",
     "export": ".commands.export",
+    "population": ".commands.population",
     "sandbox": ".commands.sandbox",
     "serve": ".commands.serve",
     "subscribe": ".commands.subscribe",
