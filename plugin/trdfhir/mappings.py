@@ -41,6 +41,7 @@ FILES = (
     "suggestions",
     "settings",
     "dm_trd_weights",
+    "dose_units",
 )
 
 Key = tuple[str, str]
@@ -120,6 +121,65 @@ class TextInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DoseUnits:
+    """How dose units and timing codes are read (mappings/dose_units.json).
+
+    Units are keyed by (system, code) for coded rows and by ("", lower-case text) for unit text;
+    each maps to (kind, meaning, factor): mass and rate give mg (per day), form a product unit.
+    Timing codes are keyed the same way, with ("", CODE) for codes read in any system and
+    ("text", lower-case text) for Timing.code.text."""
+
+    units: dict[Key, tuple[str, str, float]] = field(default_factory=dict)
+    timing: dict[Key, float] = field(default_factory=dict)
+
+    def unit(self, system: object, code: object, text: object) -> tuple[str, str, float] | None:
+        if isinstance(system, str) and isinstance(code, str):
+            hit = self.units.get((system, code))
+            if hit is not None:
+                return hit
+        for value in (code, text):
+            if isinstance(value, str) and value.strip():
+                hit = self.units.get(("", value.strip().lower()))
+                if hit is not None:
+                    return hit
+        return None
+
+    def per_day(self, system: object, code: object) -> float | None:
+        if not isinstance(code, str):
+            return None
+        if isinstance(system, str):
+            hit = self.timing.get((system, code))
+            if hit is not None:
+                return hit
+        return self.timing.get(("", code.strip().upper()))
+
+    def per_day_text(self, text: str) -> float | None:
+        return self.timing.get(("text", " ".join(text.lower().split()).rstrip(".")))
+
+
+def _dose_units(doc: dict[str, Any]) -> DoseUnits:
+    units: dict[Key, tuple[str, str, float]] = {}
+    for i, r in enumerate(doc["units"]):
+        key = (r["system"], r["code"]) if r["system"] else ("", r["code"].lower())
+        if key in units:
+            raise MappingError(f"dose_units.json: table 'units', row {i} repeats {key!r}")
+        units[key] = (r["kind"], r["meaning"], float(r["factor"]))
+        if r["system"]:  # a UCUM or SNOMED code is also read when a system writes it as text
+            units.setdefault(("", r["code"].lower()), units[key])
+    timing: dict[Key, float] = {}
+    for i, r in enumerate(doc["timing"]):
+        system = r["system"]
+        code = r["code"].lower() if system == "text" else r["code"]
+        key = (system or "", code if system else code.upper())
+        if key in timing:
+            raise MappingError(f"dose_units.json: table 'timing', row {i} repeats {key!r}")
+        timing[key] = float(r["per_day"])
+        if system and system != "text":
+            timing.setdefault(("", code.upper()), timing[key])
+    return DoseUnits(units=units, timing=timing)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Mappings:
     directory: Path
     drugs_by_code: dict[Key, Drug]
@@ -146,6 +206,9 @@ class Mappings:
     # only tries the names whose first word occurs in the text.
     name_patterns: dict[str, tuple[tuple[re.Pattern[str], Drug], ...]] = field(default_factory=dict)
     unverified: frozenset[str] = field(default=frozenset())  # "file:table:row", unverified rows
+    dose_units: DoseUnits = field(default_factory=DoseUnits)
+    # Lower-case words of every drug name: the sig grammar accepts a leading drug name.
+    name_words: frozenset[str] = field(default=frozenset())
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -394,6 +457,8 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         dm_trd_verified=all(r["confidence"] == "verified" for r in weights),
         name_patterns=_name_patterns(drugs_by_name),
         unverified=unverified,
+        dose_units=_dose_units(docs["dose_units"]),
+        name_words=frozenset(w for name in drugs_by_name for w in re.findall(r"[a-z]+", name)),
     )
 
 

@@ -54,6 +54,7 @@ class Settings:
     mgh_combination_counts: bool
     current_trial_recent_days: int
     esm_crd_days: int
+    active_order_cap_days: int
 
     @classmethod
     def from_rows(cls, rows: Mapping[str, Any]) -> Settings:

@@ -56,6 +56,9 @@ def summarise(a: Assessment) -> dict[str, Any]:
 def trial_json(t: AssessedTrial) -> dict[str, Any]:
     tr, out = t.trial, t.outcome
     days_at = tr.days_at_adequate_dose
+    extra: dict[str, Any] = {}
+    if tr.assumptions:  # present only when the trial rests on an assumed end
+        extra["assumptions"] = list(tr.assumptions)
     return {
         "id": tr.id,
         "kind": tr.kind,
@@ -102,6 +105,7 @@ def trial_json(t: AssessedTrial) -> dict[str, Any]:
                 *(out.end.resources if out.end else ()),
             }
         ),
+        **extra,
     }
 
 
