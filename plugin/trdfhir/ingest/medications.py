@@ -23,6 +23,7 @@ from ..fhir.values import (
 )
 from ..mappings import Drug, Mappings
 from ..model import DataWarning, Exposure, Session, StopReason, UnmappedCode
+from ..settings import Settings
 from .bundle import ResourceSet
 from .dose import DoseResult, daily_dose, strength_from_text
 
@@ -50,6 +51,7 @@ class OrderIndex:
     starts: dict[str, tuple[tuple[date, str], ...]] = field(default_factory=dict)
     dispensed: dict[str, date] = field(default_factory=dict)
     death: date | None = None
+    cap_days: int = 90  # settings.active_order_cap_days
 
     def replaced_on(self, ingredient: str, start: date, resource: str) -> date | None:
         """The start of the next order of the same ingredient after `start`, if any."""
@@ -71,9 +73,15 @@ class MedicationOutput:
 
 
 def read_medications(
-    rs: ResourceSet, maps: Mappings, as_of: date, death: date | None = None
+    rs: ResourceSet,
+    maps: Mappings,
+    as_of: date,
+    death: date | None = None,
+    *,
+    settings: Settings | None = None,
 ) -> MedicationOutput:
-    """`death`: the patient's date of death, if known; no inferred end runs past it."""
+    """`death`: the patient's date of death, if known; no inferred end runs past it.
+    `settings`: the evaluation's settings (default: those of the mappings)."""
     out = MedicationOutput()
     readers = {
         "MedicationStatement": _statement,
@@ -99,7 +107,8 @@ def read_medications(
         ingredients = _ingredients(resource, rs, maps, out)
         if ingredients:
             read.append((resource, ingredients))
-    index = _order_index(read, rs, death)
+    cap = (settings or maps.settings).active_order_cap_days
+    index = _order_index(read, rs, death, cap)
     for resource, ingredients in read:
         reader = readers[str(resource.get("resourceType"))]
         if ingredients:
@@ -118,7 +127,10 @@ def read_medications(
 
 
 def _order_index(
-    read: list[tuple[dict[str, Any], list[Ingredient]]], rs: ResourceSet, death: date | None
+    read: list[tuple[dict[str, Any], list[Ingredient]]],
+    rs: ResourceSet,
+    death: date | None,
+    cap_days: int,
 ) -> OrderIndex:
     starts: dict[str, list[tuple[date, str]]] = {}
     dispensed: dict[str, date] = {}
@@ -137,7 +149,10 @@ def _order_index(
                 if day is not None and key and (key not in dispensed or dispensed[key] < day):
                     dispensed[key] = day
     return OrderIndex(
-        starts={k: tuple(sorted(v)) for k, v in starts.items()}, dispensed=dispensed, death=death
+        starts={k: tuple(sorted(v)) for k, v in starts.items()},
+        dispensed=dispensed,
+        death=death,
+        cap_days=cap_days,
     )
 
 
@@ -585,7 +600,7 @@ def _open_end(
     that it was current (authored, dispensed), and never past death: an assumption, labelled.
     An order in any other status without a date has an unknown end."""
     ref = ref_of(r)
-    cap = timedelta(days=maps.settings.active_order_cap_days)
+    cap = timedelta(days=index.cap_days)
     last = max(start, index.dispensed.get(ref, start))
     capped = last + cap
     replaced = index.replaced_on(ing.drug.ingredient, start, ref)
@@ -604,7 +619,7 @@ def _open_end(
         return replaced, None, ""
     end = min(capped, limit)
     why = (
-        f"capped at {maps.settings.active_order_cap_days} days after "
+        f"capped at {index.cap_days} days after "
         f"{'the last dispense' if last > start else 'it was authored'} "
         f"({last.isoformat()}; setting active_order_cap_days)"
         if capped < limit
