@@ -259,3 +259,71 @@ def test_every_unknown_dose_or_duration_is_explained(name, as_of):
         if e.end is None:
             assert e.resource in no_end
     assert all(w.reason for w in a.record.warnings if w.code.startswith(("unknown-", "assumed")))
+
+
+def _order(id_: str, status: str, authored: str) -> dict[str, Any]:
+    return {
+        "resource": {
+            "resourceType": "MedicationRequest",
+            "id": id_,
+            "status": status,
+            "intent": "order",
+            "medicationCodeableConcept": {
+                "coding": [
+                    {
+                        "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                        "code": "312941",
+                        "display": "sertraline 50 MG Oral Tablet",
+                    }
+                ]
+            },
+            "subject": {"reference": "Patient/p-orders"},
+            "authoredOn": authored,
+            "dosageInstruction": [
+                {
+                    "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
+                    "doseAndRate": [{"doseQuantity": {"value": 1}}],
+                }
+            ],
+        }
+    }
+
+
+def _exposures(*entries: dict[str, Any], as_of: datetime.date) -> dict[str, Any]:
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p-orders"}}, *entries],
+    }
+    out = read_medications(build_resource_set(data), trdfhir.load_mappings(), as_of)
+    return {e.resource.split("/")[1]: e for e in out.exposures}
+
+
+def test_a_later_order_ends_the_one_before_only_within_the_cap():
+    # completed 2025-01-01, next order 2025-03-01 (59 days later, within 90): ends there, no
+    # assumption. Completed 2025-01-01, next order 2025-06-01 (151 days later): the stop date is
+    # unknown, so the duration is unknown rather than five months.
+    near = _exposures(
+        _order("a", "completed", "2025-01-01"),
+        _order("b", "active", "2025-03-01"),
+        as_of=D(2025, 4, 1),
+    )
+    assert (near["a"].end, near["a"].assumed_end) == (D(2025, 3, 1), None)
+    far = _exposures(
+        _order("a", "completed", "2025-01-01"),
+        _order("b", "active", "2025-06-01"),
+        as_of=D(2025, 7, 1),
+    )
+    assert far["a"].end is None
+
+
+def test_an_active_order_renewed_long_after_is_still_capped():
+    # active 2024-01-01, renewed 2025-01-01: the first is not a year of treatment but 90 days.
+    exp = _exposures(
+        _order("a", "active", "2024-01-01"),
+        _order("b", "active", "2025-01-01"),
+        as_of=D(2025, 2, 1),
+    )
+    assert (exp["a"].end, exp["a"].assumed_end) == (D(2024, 3, 31), "capped-active-order")
+    # the renewal runs to the as-of date (2025-01-01 + 90 days is later): ongoing
+    assert (exp["b"].end, exp["b"].ongoing) == (D(2025, 2, 2), True)

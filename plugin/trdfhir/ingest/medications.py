@@ -565,7 +565,7 @@ def _request(
                 end = start + timedelta(days=round(days * (1 + repeats)))
         assumed, no_end = None, "no-end"
         if end is None:
-            end, assumed, no_end = _open_end(r, ing, start, maps, as_of, out, index)
+            end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
         ongoing = r.get("status") == "active" and end is not None and end > as_of
         _emit(
             out,
@@ -588,7 +588,6 @@ def _open_end(
     r: dict[str, Any],
     ing: Ingredient,
     start: date,
-    maps: Mappings,
     as_of: date,
     out: MedicationOutput,
     index: OrderIndex,
@@ -630,7 +629,8 @@ def _open_end(
     out.warnings.append(
         DataWarning(
             code="assumed-end",
-            diagnostic=f"an active order with no end, supply or later order: {why}; "
+            diagnostic=f"an active order (or reported medication) with no end, supply or later "
+            f"order: {why}; "
             "the end is an assumption (capped-active-order)",
             location=ref,
             reason="capped-active-order",
@@ -662,7 +662,7 @@ def _reported_plan(
         dose = _dose(r.get("dosageInstruction"), ing, maps, f"{ref_of(r)}.dosageInstruction", out)
         end, assumed, no_end = bounds_end, None, "no-end"
         if end is None:
-            end, assumed, no_end = _open_end(r, ing, start, maps, as_of, out, index)
+            end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
         _emit(
             out,
             r,
