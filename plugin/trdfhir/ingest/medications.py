@@ -121,6 +121,7 @@ def read_medications(
                         diagnostic="a duration or quantity is too large to place in time; "
                         "the resource was skipped",
                         location=ref_of(resource),
+                        reason="out-of-range",
                     )
                 )
     return out
@@ -143,7 +144,8 @@ def _order_index(
                     starts.setdefault(ing.drug.ingredient, []).append((start, ref_of(resource)))
         elif kind == "MedicationDispense":
             day, _ = parse_date(resource.get("whenHandedOver") or resource.get("whenPrepared"))
-            for reference in resource.get("authorizingPrescription") or []:
+            prescriptions = resource.get("authorizingPrescription")
+            for reference in prescriptions if isinstance(prescriptions, list) else []:
                 target = rs.resolve(reference, resource)
                 key = ref_of(target) if target is not None else reference_target(reference)
                 if day is not None and key and (key not in dispensed or dispensed[key] < day):
@@ -182,6 +184,7 @@ def _ingredients(
                     code="unresolved-reference",
                     diagnostic="medicationReference points to no Medication in the input",
                     location=f"{ref_of(resource)}.medicationReference",
+                    reason="unresolved-reference",
                 )
             )
             return []
@@ -343,6 +346,7 @@ def _emit(
                 code="after-as-of",
                 diagnostic=f"starts {start.isoformat()}, after the as-of date; ignored",
                 location=ref_of(resource),
+                reason="after-as-of",
             )
         )
         return
@@ -353,6 +357,7 @@ def _emit(
                 diagnostic="esketamine is counted in sessions from MedicationAdministration or "
                 "Procedure (G2082/G2083), not from prescriptions",
                 location=ref_of(resource),
+                reason="esketamine-course",
             )
         )
         return
@@ -407,6 +412,7 @@ def _missing_date(out: MedicationOutput, resource: dict[str, Any], what: str) ->
             code="missing-date",
             diagnostic=f"no usable {what}; the resource cannot be placed in time and was skipped",
             location=ref_of(resource),
+            reason="missing-date",
         )
     )
 
