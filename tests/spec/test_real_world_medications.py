@@ -28,6 +28,7 @@ from trdfhir.ingest.medications import read_medications
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "real-world"
 D = datetime.date
+UCUM = "http://unitsofmeasure.org"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -327,3 +328,53 @@ def test_an_active_order_renewed_long_after_is_still_capped():
     assert (exp["a"].end, exp["a"].assumed_end) == (D(2024, 3, 31), "capped-active-order")
     # the renewal runs to the as-of date (2025-01-01 + 90 days is later): ongoing
     assert (exp["b"].end, exp["b"].ongoing) == (D(2025, 2, 2), True)
+
+
+def test_strength_from_medication_ingredient_strength():
+    # A Medication with an unknown local code and no strength in its name, whose ingredient
+    # states 20 mg per 1 tablet (SNOMED 732936001, unit of presentation): 2 tablets a day = 40 mg.
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-local-1",
+        "code": {
+            "coding": [
+                {"system": "urn:example:formulary", "code": "F-20", "display": "Fluoxetine"}
+            ],
+            "text": "Fluoxetine tablets",
+        },
+        "ingredient": [
+            {
+                "itemCodeableConcept": {"text": "fluoxetine"},
+                "strength": {
+                    "numerator": {"value": 20, "unit": "mg", "system": UCUM, "code": "mg"},
+                    "denominator": {
+                        "value": 1,
+                        "unit": "tablet",
+                        "system": "http://snomed.info/sct",
+                        "code": "732936001",
+                    },
+                },
+            }
+        ],
+    }
+    statement = {
+        "resourceType": "MedicationStatement",
+        "id": "ms-local-1",
+        "status": "completed",
+        "medicationReference": {"reference": "Medication/med-local-1"},
+        "subject": {"reference": "Patient/p-orders"},
+        "effectivePeriod": {"start": "2025-01-01", "end": "2025-03-31"},
+        "dosage": [{"text": "Take 2 tablets by mouth every morning"}],
+    }
+    data = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            {"resource": {"resourceType": "Patient", "id": "p-orders"}},
+            {"resource": medication},
+            {"resource": statement},
+        ],
+    }
+    out = read_medications(build_resource_set(data), trdfhir.load_mappings(), D(2025, 6, 1))
+    (exposure,) = out.exposures
+    assert (exposure.ingredient, exposure.daily_dose_mg) == ("fluoxetine", 40)

@@ -108,6 +108,12 @@ _TAILS = (
     "with water",
     "with or without food",
     "after food",
+    "before breakfast",
+    "after breakfast",
+    "with dinner",
+    "with supper",
+    "with evening meal",
+    "before bed",
     "for depression",
     "for mood",
     "for anxiety",
@@ -166,9 +172,15 @@ class Sig:
 _DASHES = str.maketrans({"\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-"})
 
 
+_SPELLED = re.compile(r"\b([1-4])\s*\((one|two|three|four)\)")
+_DIGITS = {"one": "1", "two": "2", "three": "3", "four": "4"}
+
+
 def normalise(text: str) -> str:
-    text = text.lower().translate(_DASHES)
-    return " ".join(text.split()).rstrip(" .;")
+    """Lower case, one space, no trailing full stop; Epic's "2 (two) times a day" as "2 times a
+    day" when the word agrees with the digit (else left as is, so not read)."""
+    text = " ".join(text.lower().translate(_DASHES).split()).rstrip(" .;")
+    return _SPELLED.sub(lambda m: m[1] if _DIGITS[m[2]] == m[1] else m[0], text)
 
 
 def read_sig(text: str, name_words: frozenset[str] = frozenset()) -> Sig:

@@ -36,6 +36,10 @@ NAMES = frozenset({"sertraline", "hcl", "mirtazapine", "escitalopram"})
         ("150 mg weekly", 150, "mg", 1 / 7, None),
         ("20 mg every other day", 20, "mg", 0.5, None),
         ("  TAKE 1 TABLET BY MOUTH DAILY  ", 1, "unit", 1, None),  # case and spaces
+        # Epic spells the count out in brackets
+        ("Take 1 tablet (25 mg total) by mouth 2 (two) times a day.", 1, "unit", 2, 25),
+        ("Take 1 (one) tablet by mouth every morning before breakfast", 1, "unit", 1, None),
+        ("Take 1.5 tablets (75 mg total) by mouth daily.", 1.5, "unit", 1, 75),
     ],
 )
 def test_plain_sigs_are_read(text, amount, unit, per_day, total):
@@ -85,6 +89,7 @@ def test_as_needed_is_unknown(text):
         "Take 1 tablet (50 mg total) by mouth daily with 25 mg at night",
         "Take 50 mg (100 mg total) daily",  # the two mg amounts disagree
         "Take 0 tablets daily",
+        "Take 1 tablet by mouth 2 (three) times a day",  # the word disagrees with the digit
         "",
     ],
 )
