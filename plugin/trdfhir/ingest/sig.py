@@ -22,6 +22,7 @@ The reader never picks one number out of a text it does not fully understand.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -183,6 +184,7 @@ def normalise(text: str) -> str:
     return _SPELLED.sub(lambda m: m[1] if _DIGITS[m[2]] == m[1] else m[0], text)
 
 
+@functools.lru_cache(maxsize=4096)  # a population repeats the same few sigs; Sig is frozen
 def read_sig(text: str, name_words: frozenset[str] = frozenset()) -> Sig:
     """Read one sig; see the module doc for the grammar."""
     norm = normalise(text)
