@@ -378,3 +378,24 @@ def test_strength_from_medication_ingredient_strength():
     out = read_medications(build_resource_set(data), trdfhir.load_mappings(), D(2025, 6, 1))
     (exposure,) = out.exposures
     assert (exposure.ingredient, exposure.daily_dose_mg) == ("fluoxetine", 40)
+
+
+def test_a_documented_stop_date_ends_a_stopped_order():
+    # stopped on 2025-02-14 (R5 statusChanged as an R4 extension): 2025-01-01 .. 2025-02-14,
+    # 45 days, although the supply (90 days) would run longer; no assumption.
+    order = _order("a", "stopped", "2025-01-01")
+    order["resource"]["dispenseRequest"] = {
+        "expectedSupplyDuration": {"value": 90, "unit": "days", "code": "d"}
+    }
+    order["resource"]["extension"] = [
+        {
+            "url": "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.statusChanged",
+            "valueDateTime": "2025-02-14T10:00:00Z",
+        }
+    ]
+    exp = _exposures(order, as_of=D(2025, 6, 1))
+    assert (exp["a"].start, exp["a"].end, exp["a"].assumed_end) == (
+        D(2025, 1, 1),
+        D(2025, 2, 15),
+        None,
+    )

@@ -569,6 +569,9 @@ def _request(
             # validityPeriod.end says until when it may be dispensed, not how long it was taken.
             if days is not None:
                 end = start + timedelta(days=round(days * (1 + repeats)))
+        stopped = _stopped_on(r, start)
+        if stopped is not None and (end is None or stopped < end):
+            end = stopped  # a documented stop date ends the order, supply or not
         assumed, no_end = None, "no-end"
         if end is None:
             end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
@@ -588,6 +591,24 @@ def _request(
             assumed_end=assumed,
             no_end=no_end,
         )
+
+
+STATUS_CHANGED = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.statusChanged"
+)
+
+
+def _stopped_on(r: dict[str, Any], start: date) -> date | None:
+    """The day after a stopped or completed order's documented stop: R5's statusChanged, carried
+    in R4 by its cross-version extension. None without one, or before the start."""
+    if r.get("status") not in ("stopped", "completed"):
+        return None
+    for ext in r.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == STATUS_CHANGED:
+            day, precise = parse_date(ext.get("valueDateTime"))
+            if day is not None and precise and day >= start:
+                return day + timedelta(days=1)
+    return None
 
 
 def _open_end(
