@@ -95,6 +95,7 @@ def timing_code(code, system=GTS):
         ({"doseAndRate": [{"doseQuantity": {"value": 1}}], "timing": DAILY}, 50, 50),
         ({**dose(2, "TABLET"), "timing": DAILY}, 25, 50),
         ({**dose(1, "tab"), "timing": TWICE}, 37.5, 75),
+        ({**dose(1, "tab(s)"), "timing": TWICE}, 37.5, 75),  # Cerner-style plural marker
         ({**dose(1, "capsule"), "timing": DAILY}, 60, 60),
         ({**coded(1, UCUM, "{cap}"), "timing": DAILY}, 20, 20),
         ({**coded(2, SCT, "428673006", "tablet"), "timing": DAILY}, 10, 20),  # dm+d tablet
