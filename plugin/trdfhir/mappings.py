@@ -207,8 +207,9 @@ class Mappings:
     name_patterns: dict[str, tuple[tuple[re.Pattern[str], Drug], ...]] = field(default_factory=dict)
     unverified: frozenset[str] = field(default=frozenset())  # "file:table:row", unverified rows
     dose_units: DoseUnits = field(default_factory=DoseUnits)
-    # Lower-case words of every drug name: the sig grammar accepts a leading drug name.
-    name_words: frozenset[str] = field(default=frozenset())
+    # Lower-case words of each ingredient's names: the sig grammar accepts its own drug name as
+    # leading words ("Sertraline HCl 50 mg daily"), never another drug's.
+    name_words: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -458,8 +459,15 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         name_patterns=_name_patterns(drugs_by_name),
         unverified=unverified,
         dose_units=_dose_units(docs["dose_units"]),
-        name_words=frozenset(w for name in drugs_by_name for w in re.findall(r"[a-z]+", name)),
+        name_words=_name_words(drugs_by_name),
     )
+
+
+def _name_words(names: dict[str, Drug]) -> dict[str, frozenset[str]]:
+    words: dict[str, set[str]] = {}
+    for name, drug in names.items():
+        words.setdefault(drug.ingredient, set()).update(re.findall(r"[a-z]+", name))
+    return {ingredient: frozenset(w) for ingredient, w in words.items()}
 
 
 def _name_patterns(

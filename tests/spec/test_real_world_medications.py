@@ -399,3 +399,14 @@ def test_a_documented_stop_date_ends_a_stopped_order():
         D(2025, 2, 15),
         None,
     )
+
+
+def test_a_sig_naming_another_drug_is_not_read():
+    # a sertraline order whose sig names fluoxetine: not this order's dose
+    order = _order("a", "completed", "2025-01-01")
+    order["resource"]["dosageInstruction"] = [{"text": "fluoxetine 20 mg daily"}]
+    own = _order("b", "completed", "2025-02-01")
+    own["resource"]["dosageInstruction"] = [{"text": "Sertraline HCl 100 mg daily"}]
+    exp = _exposures(order, own, as_of=D(2025, 6, 1))
+    assert exp["a"].daily_dose_mg is None
+    assert exp["b"].daily_dose_mg == 100

@@ -59,7 +59,8 @@ def daily_dose(
         return _unknown("no dosage recorded", "no-dosage")
     if units is None:  # the default mappings (tests and callers without a Mappings)
         maps = load_mappings()
-        units, name_words = maps.dose_units, name_words or maps.name_words
+        units = maps.dose_units
+        name_words = name_words or frozenset().union(*maps.name_words.values())
     sequences = {d.get("sequence") for d in dosages if isinstance(d, dict)}
     if len(sequences) > 1:
         return _unknown(

@@ -262,7 +262,8 @@ def _dose(
     *,
     warn: bool = True,
 ) -> DoseResult:
-    result = daily_dose(dosages, ing.strength_mg, maps.dose_units, maps.name_words)
+    names = maps.name_words.get(ing.drug.ingredient, frozenset())
+    result = daily_dose(dosages, ing.strength_mg, maps.dose_units, names)
     mg = result.mg_per_day
     if mg is None and warn:
         shape = f" ({result.shape})" if result.shape else ""

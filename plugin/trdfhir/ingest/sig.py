@@ -119,7 +119,9 @@ _TAILS = (
     "for mood",
     "for anxiety",
 )
-_LEAD_WORDS = frozenset({"take", "takes", "taking", "give", "sig", "patient", "pt"})
+_LEAD_WORDS = frozenset(
+    {"take", "takes", "taking", "give", "sig", "patient", "pt", "hcl", "er", "xr", "sr", "xl"}
+)
 _AMOUNT_WORDS = {"one": 1.0, "two": 2.0, "three": 3.0, "four": 4.0, "half": 0.5, "half a": 0.5}
 _UNIT_WORDS = {
     "mg": "mg",
