@@ -106,6 +106,9 @@ def _one_dosage(
     if kind == "mass":
         return DoseResult(value * per_day, "dose quantity x frequency")
     if strength_mg is None:
+        sig = _from_text(dosage, None, names)  # "Take 1 tablet (50 mg total) ..." says the mg
+        if sig is not None and sig.mg_per_day is not None:
+            return sig
         return _unknown(
             "dose in units of the product (tablets) but the product strength is unknown",
             "no-strength",

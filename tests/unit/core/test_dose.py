@@ -229,6 +229,14 @@ def test_sig_text_is_read_when_the_structured_dose_is_missing(
     assert result.units_per_day == per_day_units
 
 
+def test_tablets_of_unknown_strength_take_the_mg_total_from_the_sig():
+    dosage = {**dose(1, "tablet", DAILY), "text": "Take 1 tablet (50 mg total) by mouth daily."}
+    assert daily_dose([dosage], None).mg_per_day == 50
+    assert daily_dose([{**dose(1, "tablet", DAILY), "text": "as directed"}], None).reason == (
+        "no-strength"
+    )
+
+
 def test_structured_dose_wins_over_the_text():
     dosage = {**dose(100, "mg", DAILY), "text": "Take 50 mg daily"}
     assert daily_dose([dosage], None).mg_per_day == 100
