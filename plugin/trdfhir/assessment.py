@@ -87,7 +87,7 @@ def evaluate(
 
 
 def _evaluate(resources: Any, day: date, cfg: Settings, maps: Mappings, strict: bool) -> Assessment:
-    record = read_record(resources, maps, day)
+    record = read_record(resources, maps, day, settings=cfg)
     checkpoint("reading the record")
     if strict and record.warnings:
         w = record.warnings[0]

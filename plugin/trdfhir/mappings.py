@@ -42,6 +42,7 @@ FILES = (
     "settings",
     "dm_trd_weights",
     "valuesets",
+    "dose_units",
 )
 
 Key = tuple[str, str]
@@ -132,6 +133,65 @@ class PlanStepInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DoseUnits:
+    """How dose units and timing codes are read (mappings/dose_units.json).
+
+    Units are keyed by (system, code) for coded rows and by ("", lower-case text) for unit text;
+    each maps to (kind, meaning, factor): mass and rate give mg (per day), form a product unit.
+    Timing codes are keyed the same way, with ("", CODE) for codes read in any system and
+    ("text", lower-case text) for Timing.code.text."""
+
+    units: dict[Key, tuple[str, str, float]] = field(default_factory=dict)
+    timing: dict[Key, float] = field(default_factory=dict)
+
+    def unit(self, system: object, code: object, text: object) -> tuple[str, str, float] | None:
+        if isinstance(system, str) and isinstance(code, str):
+            hit = self.units.get((system, code))
+            if hit is not None:
+                return hit
+        for value in (code, text):
+            if isinstance(value, str) and value.strip():
+                hit = self.units.get(("", value.strip().lower()))
+                if hit is not None:
+                    return hit
+        return None
+
+    def per_day(self, system: object, code: object) -> float | None:
+        if not isinstance(code, str):
+            return None
+        if isinstance(system, str):
+            hit = self.timing.get((system, code))
+            if hit is not None:
+                return hit
+        return self.timing.get(("", code.strip().upper()))
+
+    def per_day_text(self, text: str) -> float | None:
+        return self.timing.get(("text", " ".join(text.lower().split()).rstrip(".")))
+
+
+def _dose_units(doc: dict[str, Any]) -> DoseUnits:
+    units: dict[Key, tuple[str, str, float]] = {}
+    for i, r in enumerate(doc["units"]):
+        key = (r["system"], r["code"]) if r["system"] else ("", r["code"].lower())
+        if key in units:
+            raise MappingError(f"dose_units.json: table 'units', row {i} repeats {key!r}")
+        units[key] = (r["kind"], r["meaning"], float(r["factor"]))
+        if r["system"]:  # a UCUM or SNOMED code is also read when a system writes it as text
+            units.setdefault(("", r["code"].lower()), units[key])
+    timing: dict[Key, float] = {}
+    for i, r in enumerate(doc["timing"]):
+        system = r["system"]
+        code = r["code"].lower() if system == "text" else r["code"]
+        key = (system or "", code if system else code.upper())
+        if key in timing:
+            raise MappingError(f"dose_units.json: table 'timing', row {i} repeats {key!r}")
+        timing[key] = float(r["per_day"])
+        if system and system != "text":
+            timing.setdefault(("", code.upper()), timing[key])
+    return DoseUnits(units=units, timing=timing)
+
+
+@dataclass(frozen=True, kw_only=True)
 class Mappings:
     directory: Path
     drugs_by_code: dict[Key, Drug]
@@ -168,6 +228,10 @@ class Mappings:
     valueset_conditions: dict[tuple[str, str], ConditionRule] = field(default_factory=dict)
     # Medication codes that only the official value sets give (in products or drugs_by_code).
     valueset_medications: frozenset[Key] = field(default=frozenset())
+    dose_units: DoseUnits = field(default_factory=DoseUnits)
+    # Lower-case words of each ingredient's names: the sig grammar accepts its own drug name as
+    # leading words ("Sertraline HCl 50 mg daily"), never another drug's.
+    name_words: dict[str, frozenset[str]] = field(default_factory=dict)
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -463,6 +527,8 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         unverified=unverified,
         valueset_conditions=valueset_conditions,
         valueset_medications=valueset_medications,
+        dose_units=_dose_units(docs["dose_units"]),
+        name_words=_name_words(drugs_by_name),
     )
 
 
@@ -533,6 +599,13 @@ def _merge_valuesets(
                 ingredient=drug.ingredient, strength_mg=r["strength_mg"], unit=r["unit"]
             )
     return conditions, frozenset(added)
+
+
+def _name_words(names: dict[str, Drug]) -> dict[str, frozenset[str]]:
+    words: dict[str, set[str]] = {}
+    for name, drug in names.items():
+        words.setdefault(drug.ingredient, set()).update(re.findall(r"[a-z]+", name))
+    return {ingredient: frozenset(w) for ingredient, w in words.items()}
 
 
 def _name_patterns(

@@ -71,6 +71,9 @@ class Exposure:
     not_taken: bool = False
     stop_reason: StopReason | None = None
     adherence: Literal["adherent", "non-adherent"] | None = None
+    # The rule that set `end` when the record states none (e.g. "capped-active-order"): an
+    # assumption, labelled in the trial. None when the end is in the record.
+    assumed_end: str | None = None
 
     def __post_init__(self) -> None:
         if self.end is not None and self.end < self.start:
@@ -237,6 +240,9 @@ class Trial:
     matched_by: str = "code"
     in_current_episode: bool = True
     resources: tuple[str, ...] = ()
+    # Rules that set an end the record does not state (e.g. "capped-active-order"); the outcome
+    # of such a trial is at most "inferred" evidence.
+    assumptions: tuple[str, ...] = ()
 
     @property
     def max_daily_dose_mg(self) -> float | None:

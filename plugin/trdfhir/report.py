@@ -79,6 +79,7 @@ def _trial_table(a: Assessment) -> list[str]:
         weeks = "-" if j["weeks_at_adequate_dose"] is None else f"{j['weeks_at_adequate_dose']:g}"
         adequacy = j["adequacy"] + (f": {', '.join(j['reasons'])}" if j["reasons"] else "")
         ongoing = " (ongoing)" if j["ongoing"] else ""
+        ongoing += " (end assumed)" if j.get("assumptions") else ""
         earlier = " [earlier episode]" if j["episode"] == "earlier" else ""
         rows.append(
             (

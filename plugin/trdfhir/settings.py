@@ -58,6 +58,7 @@ class Settings:
     wsas_significant_min: float
     wsas_severe_above: float
     ketamine_min_sessions: int
+    active_order_cap_days: int
 
     @classmethod
     def from_rows(cls, rows: Mapping[str, Any]) -> Settings:

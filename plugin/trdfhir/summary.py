@@ -101,6 +101,9 @@ def functional_json(a: Assessment) -> list[dict[str, Any]]:
 def trial_json(t: AssessedTrial) -> dict[str, Any]:
     tr, out = t.trial, t.outcome
     days_at = tr.days_at_adequate_dose
+    extra: dict[str, Any] = {}
+    if tr.assumptions:  # present only when the trial rests on an assumed end
+        extra["assumptions"] = list(tr.assumptions)
     return {
         "id": tr.id,
         "kind": tr.kind,
@@ -147,6 +150,7 @@ def trial_json(t: AssessedTrial) -> dict[str, Any]:
                 *(out.end.resources if out.end else ()),
             }
         ),
+        **extra,
     }
 
 

@@ -141,6 +141,7 @@ def _drug_trial(
         pdc=pdc,
         matched_by="name" if any(e.matched_by == "name" for e in cluster) else "code",
         resources=resources,
+        assumptions=tuple(sorted({e.assumed_end for e in cluster if e.assumed_end})),
     )
 
 

@@ -8,16 +8,20 @@ from typing import Any
 from ..fhir.values import ref_of
 from ..mappings import Mappings
 from ..model import Record
+from ..settings import Settings
 from .bundle import build_resource_set
 from .clinical import read_conditions, read_procedures, undated_episode_warnings
 from .medications import read_medications
 from .observations import read_observations
 
 
-def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
-    """Read a Bundle, a list of resources or one resource for one patient."""
+def read_record(
+    data: Any, maps: Mappings, as_of: date, *, settings: Settings | None = None
+) -> Record:
+    """Read a Bundle, a list of resources or one resource for one patient. `settings`: the
+    evaluation's settings (default: those of the mappings)."""
     rs = build_resource_set(data)
-    meds = read_medications(rs, maps, as_of)
+    meds = read_medications(rs, maps, as_of, settings=settings)
     obs = read_observations(rs, maps, as_of)
     sessions, proc_warnings = read_procedures(rs, maps, as_of)
     diagnoses = read_conditions(rs, maps, as_of)

@@ -90,3 +90,27 @@ def test_a_product_must_name_a_known_ingredient(broken_copy):
     edit(broken_copy, "products", lambda d: d["rows"][0].update(ingredient="unobtainium"))
     with pytest.raises(MappingError, match="unobtainium"):
         load_mappings(broken_copy)
+
+
+def test_dose_units_are_validated(broken_copy):
+    edit(broken_copy, "dose_units", lambda d: d["units"][0].update(kind="volume"))
+    with pytest.raises(MappingError, match=r"dose_units.json: table 'units', row 0"):
+        load_mappings(broken_copy)
+
+
+def test_a_repeated_dose_unit_is_rejected(broken_copy):
+    edit(broken_copy, "dose_units", lambda d: d["timing"].append(dict(d["timing"][0])))
+    with pytest.raises(MappingError, match=r"dose_units.json: table 'timing', row \d+ repeats"):
+        load_mappings(broken_copy)
+
+
+def test_dose_units_are_read_by_code_or_by_text():
+    units = load_mappings().dose_units
+    assert units.unit("http://snomed.info/sct", "428641000", "capsule")[:2] == ("form", "capsule")
+    assert units.unit(None, None, "TABLET")[:2] == ("form", "tablet")  # case-insensitive text
+    assert units.unit("http://unitsofmeasure.org", "mg/d", None)[0] == "rate"
+    assert units.unit(None, "mL", "mL") is None  # not convertible to mg
+    assert units.per_day("http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "BID") == 2
+    assert units.per_day("urn:local", "q12h") == 2  # read whatever the case
+    assert units.per_day("urn:local", "QXYZ") is None
+    assert units.per_day_text(" Twice  daily. ") == 2
