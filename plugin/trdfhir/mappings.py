@@ -146,6 +146,8 @@ class Mappings:
     # only tries the names whose first word occurs in the text.
     name_patterns: dict[str, tuple[tuple[re.Pattern[str], Drug], ...]] = field(default_factory=dict)
     unverified: frozenset[str] = field(default=frozenset())  # "file:table:row", unverified rows
+    # Questionnaires that are a known scale: last segment of the canonical URL -> scale name
+    scale_forms: dict[str, str] = field(default_factory=dict)
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -318,6 +320,12 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
             scale=r["scale"], role=r["role"], item=r["item"]
         )
     scale_answers = {(r["system"], r["code"]): r["value"] for r in sc["answers"]}
+    scale_forms = {r["form"]: r["scale"] for r in sc.get("forms", [])}
+    for i, r in enumerate(sc.get("forms", [])):
+        if r["scale"] not in scales:
+            raise MappingError(
+                f"scales.json: table 'forms', row {i}, field 'scale': unknown scale '{r['scale']}'"
+            )
 
     rules: dict[str, list[ConditionRule]] = {"icd10": [], "snomed": []}
     for r in docs["conditions"]["rows"]:
@@ -381,6 +389,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         scales=scales,
         scale_codes=scale_codes,
         scale_answers=scale_answers,
+        scale_forms=scale_forms,
         condition_rules={k: tuple(v) for k, v in rules.items()},
         observation_kinds=observation_kinds,
         lab_units=lab_units,

@@ -9,17 +9,21 @@ from ..fhir.values import ref_of
 from ..mappings import Mappings
 from ..model import Record
 from .bundle import build_resource_set
-from .clinical import read_conditions, read_procedures
+from .clinical import read_careplans, read_conditions, read_procedures
 from .medications import read_medications
 from .observations import read_observations
+from .patient import read_death
 
 
 def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
     """Read a Bundle, a list of resources or one resource for one patient."""
     rs = build_resource_set(data)
+    death = read_death(rs, as_of)
+    # TODO(records): pass death=death.day to read_medications once the "meds" branch adds it.
     meds = read_medications(rs, maps, as_of)
     obs = read_observations(rs, maps, as_of)
     sessions, proc_warnings = read_procedures(rs, maps, as_of)
+    courses, plan_warnings = read_careplans(rs, maps, as_of)
     return Record(
         patient=rs.patient,
         exposures=tuple(sorted(meds.exposures, key=lambda e: (e.start, e.ingredient, e.resource))),
@@ -31,8 +35,20 @@ def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
         markers=tuple(sorted(obs.markers, key=lambda m: (m.day, m.kind, m.resource))),
         item9=tuple(obs.item9),
         unmapped=tuple(meds.unmapped),
-        warnings=tuple([*rs.warnings, *meds.warnings, *obs.warnings, *proc_warnings]),
+        warnings=tuple(
+            [
+                *rs.warnings,
+                *death.warnings,
+                *meds.warnings,
+                *obs.warnings,
+                *proc_warnings,
+                *plan_warnings,
+            ]
+        ),
         inputs=tuple(sorted({ref_of(r) for r, _ in rs.resources if "id" in r})),
+        courses=tuple(sorted(courses, key=lambda c: (c.start, c.resource))),
+        deceased=death.deceased,
+        death=death.day,
     )
 
 

@@ -4,6 +4,16 @@ Checks: every item is a JSON object with a known R4 resourceType; all resources 
 patient. Drops `entered-in-error` resources, and resources whose elements do not have their FHIR
 JSON types (warning `malformed-resource`; fhir/shape.py). Indexes resources by `Type/id` and by
 `fullUrl`, so references (including `urn:uuid:` ones of transaction Bundles) can be followed.
+
+Real shapes (docs/real-world.md):
+- A resource without an `id` whose entry has a `urn:uuid:` fullUrl (transaction Bundles of
+  generators and integration engines) is read as `Type/<uuid>`, the id a server loading the
+  transaction through `trd-fhir sandbox` gives it.
+- A Bundle nested in a Bundle (eCQM test cases store their own test Bundle inside it) is read
+  once: a resource of a nested Bundle that the outer Bundle also holds is the same record twice,
+  and only the outer copy is read.
+- A resource of a type trd-fhir does not read that names another patient (a ServiceRequest of a
+  relative, say) is left out with a warning; read types of another patient stay an error.
 """
 
 from __future__ import annotations
@@ -42,16 +52,37 @@ class ResourceSet:
         return self.by_ref.get(target)
 
 
+Item = tuple[dict[str, Any], str, str | None]  # resource, location, fullUrl
+
+# The resource types whose content the readers use (ingest/*.py): another patient's resource of
+# one of these is an error; another patient's resource of any other type is left out.
+READ_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Procedure",
+        "CarePlan",
+        "Observation",
+        "QuestionnaireResponse",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationDispense",
+        "MedicationAdministration",
+    }
+)
+
+
 def _walk(
     data: Any,
     location: str,
     full_url: str | None,
-    out: list[tuple[dict[str, Any], str, str | None]],
+    out: list[Item],
     depth: int,
+    depths: dict[int, int] | None = None,
 ) -> None:
     if isinstance(data, list):
         for i, item in enumerate(data):
-            _walk(item, f"{location}[{i}]", None, out, depth)
+            _walk(item, f"{location}[{i}]", None, out, depth, depths)
         return
     if not isinstance(data, dict):
         raise InputError(
@@ -79,9 +110,23 @@ def _walk(
             if "resource" not in entry:
                 continue  # e.g. a delete or a search-mode outcome without a resource
             url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-            _walk(entry["resource"], f"{where}.resource", url, out, depth + 1)
+            _walk(entry["resource"], f"{where}.resource", url, out, depth + 1, depths)
         return
-    out.append((data, location, full_url))
+    if depths is not None:
+        depths[len(out)] = depth
+    out.append((_with_id(data, full_url), location, full_url))
+
+
+_UUID = re.compile(r"urn:uuid:([A-Za-z0-9\-.]{1,64})")
+
+
+def _with_id(resource: dict[str, Any], full_url: str | None) -> dict[str, Any]:
+    """A resource without an id, in an entry whose fullUrl is a `urn:uuid:`, gets the uuid as its
+    id (a copy: the input is not changed)."""
+    if "id" in resource or full_url is None:
+        return resource
+    m = _UUID.fullmatch(full_url)
+    return {**resource, "id": m[1]} if m else resource
 
 
 def _kind(value: Any) -> str:
@@ -117,7 +162,7 @@ def is_own_output(resource: dict[str, Any]) -> bool:
 
 
 def build_resource_set(data: Any) -> ResourceSet:
-    items, warnings = _well_formed(_collect(data))
+    items, warnings = _well_formed(_read_once(*_collect(data)))
     by_ref: dict[str, dict[str, Any]] = {}
     urls: dict[str, str] = {}
     for resource, _loc, url in items:
@@ -128,10 +173,68 @@ def build_resource_set(data: Any) -> ResourceSet:
         if url:
             by_ref[url] = resource
     kept = [(r, loc) for r, loc, _ in items if not is_entered_in_error(r) and not is_own_output(r)]
+    warnings.extend(
+        DataWarning(
+            code="observation-status",
+            diagnostic="status 'entered-in-error': not a result; left out",
+            location=f"{ref_of(r)}.status",
+            reason="observation-status",
+        )
+        for r, _loc, _ in items
+        if r.get("resourceType") == "Observation" and r.get("status") == "entered-in-error"
+    )
     kept, duplicates = _latest_versions(kept)
     warnings.extend(duplicates)
+    kept, strangers = _other_patients_unread(kept, urls)
+    warnings.extend(strangers)
     patient = _single_patient(kept, urls)
     return ResourceSet(patient=patient, resources=kept, by_ref=by_ref, warnings=warnings)
+
+
+def _read_once(items: list[Item], depths: dict[int, int]) -> list[Item]:
+    """Leave out a nested Bundle's copy of a resource that a Bundle nearer the top also holds
+    (same Type/id): the same record stored twice, not another version."""
+    shallowest: dict[str, int] = {}
+    for i, (resource, _loc, _url) in enumerate(items):
+        if isinstance(resource.get("id"), str):
+            ref = ref_of(resource)
+            shallowest[ref] = min(shallowest.get(ref, depths[i]), depths[i])
+    return [
+        item
+        for i, item in enumerate(items)
+        if not isinstance(item[0].get("id"), str) or depths[i] <= shallowest[ref_of(item[0])]
+    ]
+
+
+def _other_patients_unread(
+    items: list[tuple[dict[str, Any], str]], urls: dict[str, str]
+) -> tuple[list[tuple[dict[str, Any], str]], list[DataWarning]]:
+    """Leave out, with a warning, the resources of types no reader uses that name another patient
+    than the one the read types name (a ServiceRequest of a relative, say)."""
+    own = {
+        ref
+        for r, _ in items
+        if r.get("resourceType") in READ_TYPES
+        for ref in _patient_refs(r, urls)
+    }
+    if len(own) != 1:
+        return items, []  # no patient, or several: _single_patient says so
+    kept, warnings = [], []
+    for resource, loc in items:
+        refs = set(_patient_refs(resource, urls))
+        if resource.get("resourceType") in READ_TYPES or refs <= own:
+            kept.append((resource, loc))
+            continue
+        warnings.append(
+            DataWarning(
+                code="other-patient",
+                diagnostic=f"{resource.get('resourceType')} of another patient, a type trd-fhir "
+                "does not read; left out",
+                location=ref_of(resource) if isinstance(resource.get("id"), str) else loc,
+                reason="other-patient",
+            )
+        )
+    return kept, warnings
 
 
 def _version_key(resource: dict[str, Any]) -> tuple[int, str]:
@@ -194,11 +297,12 @@ def _well_formed(
     return kept, warnings
 
 
-def _collect(data: Any) -> list[tuple[dict[str, Any], str, str | None]]:
-    out: list[tuple[dict[str, Any], str, str | None]] = []
+def _collect(data: Any) -> tuple[list[Item], dict[int, int]]:
+    out: list[Item] = []
+    depths: dict[int, int] = {}
     root = data.get("resourceType") if isinstance(data, dict) else None
-    _walk(data, root if isinstance(root, str) else "input", None, out, 0)
-    return out
+    _walk(data, root if isinstance(root, str) else "input", None, out, 0, depths)
+    return out, depths
 
 
 def _patient_refs(resource: dict[str, Any], urls: dict[str, str]) -> Iterable[str]:
