@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .assessment import Assessment
+from .reading import finish_report, reading_report, report_text
 from .summary import trial_json
 
 _SEVERITY_MARK = {"urgent": "!!", "warning": " !", "info": "  "}
@@ -33,6 +34,9 @@ def render_text(a: Assessment) -> str:
         )
     else:
         lines.append("Current episode: unknown (no MDD diagnosis and no antidepressant on record)")
+    if a.deceased:
+        died = a.record.death.isoformat() if a.record.death else "date unknown"
+        lines.append(f"Deceased ({died}): nothing is suggested and nothing is written back")
     urgent = [f for f in a.findings if f.severity == "urgent"]
     for f in urgent:
         lines.append(f"!! URGENT {f.code}: {f.detail}")
@@ -47,6 +51,7 @@ def render_text(a: Assessment) -> str:
     if a.record.warnings:
         lines += ["", "Data warnings"]
         lines += [f" - {w.location}: {w.code}: {w.diagnostic}" for w in a.record.warnings]
+    lines += ["", *report_text(finish_report(reading_report(a)))]
     return "\n".join(lines) + "\n"
 
 

@@ -311,3 +311,37 @@ def test_no_write_back_is_made_for_a_deceased_patient():
     result = evaluate(deceased_case("2025-09-30"), as_of=AS_OF)
     with pytest.raises(InputError, match="has died"):
         emit_bundle(result, now=datetime(2026, 6, 1, tzinfo=UTC))
+
+
+# -- the reading report ----------------------------------------------------------------------
+
+
+def test_the_reading_report_of_one_patient():
+    from trdfhir.reading import finish_report, reading_report
+
+    unread = rs.us_core_phq9_item9_only("2026-02-01", "yes-often")
+    unmapped = rs.sertraline_statement("2026-01-12")
+    unmapped["medicationCodeableConcept"] = {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "6809",
+                "display": "metformin",
+            }
+        ]
+    }
+    data = rs.transaction(
+        rs.lhc_phq9("2026-01-05", (1,) * 9), unread, rs.sertraline_statement("2026-01-12"), unmapped
+    )
+    report = finish_report(reading_report(evaluate(data, as_of=AS_OF)))
+    assert report["patients"] == 1
+    assert report["questionnaires"] == {"read": 1, "not_read": 1}
+    assert report["medications"]["records"] == 1
+    assert report["unmapped_codes"] == [
+        {
+            "code": "http://www.nlm.nih.gov/research/umls/rxnorm|6809",
+            "display": "metformin",
+            "count": 1,
+        }
+    ]
+    assert report["warnings"]["questionnaire-unread"] == 1
