@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import trdfhir
 from tests import real_shapes as rs
+
+import trdfhir
 
 AS_OF = "2026-06-01"
 # PHQ-9 answers: 2+2+2+2+2+2+2+3+3 = 20 (item 9 = 3); 2+2+2+2+2+2+2+2+2 = 18 (item 9 = 2)
