@@ -166,12 +166,15 @@ def read_careplans(
 ) -> tuple[list[Course], list[DataWarning]]:
     """Psychotherapy a CarePlan records as delivered (activity status completed or in-progress):
     a course over the activity's scheduled period, else the CarePlan's period, with its sessions
-    unknown (warning `unknown-sessions`). Planned or cancelled activities are not treatment."""
+    unknown (warning `unknown-sessions`). Activities of one CarePlan over the same period are one
+    course (Synthea lists CBT and psychodynamic-interpersonal therapy side by side), with the
+    modality of the first. Planned or cancelled activities are not treatment."""
     courses: list[Course] = []
     warnings: list[DataWarning] = []
     for r, _loc in rs.resources:
         if r.get("resourceType") != "CarePlan" or r.get("status") not in _PLAN_USABLE:
             continue
+        periods: set[tuple[date, date | None]] = set()
         for i, activity in enumerate(r.get("activity") or []):
             detail = obj(obj(activity).get("detail"))
             keys = [(str(c.get("system")), str(c.get("code"))) for c in codings(detail.get("code"))]
@@ -205,6 +208,9 @@ def read_careplans(
                 )
                 continue
             stop = None if end is None else max(end, start) + timedelta(days=1)
+            if (start, stop) in periods:
+                continue  # another therapy of the same plan over the same period: one course
+            periods.add((start, stop))
             courses.append(
                 Course(
                     kind="psychotherapy",

@@ -90,3 +90,9 @@ def test_a_product_must_name_a_known_ingredient(broken_copy):
     edit(broken_copy, "products", lambda d: d["rows"][0].update(ingredient="unobtainium"))
     with pytest.raises(MappingError, match="unobtainium"):
         load_mappings(broken_copy)
+
+
+def test_a_questionnaire_form_must_name_a_known_scale(broken_copy):
+    edit(broken_copy, "scales", lambda d: d["forms"][0].update(scale="PHQ-99"))
+    with pytest.raises(MappingError, match=r"table 'forms', row 0, field 'scale'.*PHQ-99"):
+        load_mappings(broken_copy)

@@ -345,3 +345,32 @@ def test_the_reading_report_of_one_patient():
         }
     ]
     assert report["warnings"]["questionnaire-unread"] == 1
+
+
+def test_two_therapies_of_one_careplan_over_one_period_are_one_course():
+    plan = rs.cbt_careplan("2025-07-01", "2025-10-01")
+    plan["activity"].append(
+        {
+            "detail": {
+                "code": {
+                    "coding": [
+                        {
+                            "system": "http://snomed.info/sct",
+                            "code": "304822001",
+                            "display": "Psychodynamic Interpersonal Therapy",
+                        }
+                    ]
+                },
+                "status": "completed",
+            }
+        }
+    )
+    rec = record(rs.transaction(plan))
+    assert [(c.modality, c.start) for c in rec.courses] == [("cbt", date(2025, 7, 1))]
+
+
+def test_planned_therapy_is_not_treatment():
+    plan = rs.cbt_careplan("2025-07-01", "2025-10-01")
+    for activity in plan["activity"]:
+        activity["detail"]["status"] = "scheduled"
+    assert record(rs.transaction(plan)).courses == ()
