@@ -185,15 +185,18 @@ def build_resource_set(data: Any) -> ResourceSet:
     )
     kept, duplicates = _latest_versions(kept)
     warnings.extend(duplicates)
-    kept, strangers = _other_patients_unread(kept, urls)
+    refs = [tuple(_patient_refs(r, urls)) for r, _ in kept]
+    kept, refs, strangers = _other_patients_unread(kept, refs)
     warnings.extend(strangers)
-    patient = _single_patient(kept, urls)
+    patient = _single_patient(kept, refs)
     return ResourceSet(patient=patient, resources=kept, by_ref=by_ref, warnings=warnings)
 
 
 def _read_once(items: list[Item], depths: dict[int, int]) -> list[Item]:
     """Leave out a nested Bundle's copy of a resource that a Bundle nearer the top also holds
     (same Type/id): the same record stored twice, not another version."""
+    if len(set(depths.values())) <= 1:
+        return items  # no nested Bundle
     shallowest: dict[str, int] = {}
     for i, (resource, _loc, _url) in enumerate(items):
         if isinstance(resource.get("id"), str):
@@ -207,23 +210,24 @@ def _read_once(items: list[Item], depths: dict[int, int]) -> list[Item]:
 
 
 def _other_patients_unread(
-    items: list[tuple[dict[str, Any], str]], urls: dict[str, str]
-) -> tuple[list[tuple[dict[str, Any], str]], list[DataWarning]]:
+    items: list[tuple[dict[str, Any], str]], refs: list[tuple[str, ...]]
+) -> tuple[list[tuple[dict[str, Any], str]], list[tuple[str, ...]], list[DataWarning]]:
     """Leave out, with a warning, the resources of types no reader uses that name another patient
-    than the one the read types name (a ServiceRequest of a relative, say)."""
+    than the one the read types name (a ServiceRequest of a relative, say). `refs`: the patient
+    references of each item."""
     own = {
         ref
-        for r, _ in items
+        for (r, _), found in zip(items, refs, strict=True)
         if r.get("resourceType") in READ_TYPES
-        for ref in _patient_refs(r, urls)
+        for ref in found
     }
     if len(own) != 1:
-        return items, []  # no patient, or several: _single_patient says so
-    kept, warnings = [], []
-    for resource, loc in items:
-        refs = set(_patient_refs(resource, urls))
-        if resource.get("resourceType") in READ_TYPES or refs <= own:
+        return items, refs, []  # no patient, or several: _single_patient says so
+    kept, kept_refs, warnings = [], [], []
+    for (resource, loc), found in zip(items, refs, strict=True):
+        if resource.get("resourceType") in READ_TYPES or set(found) <= own:
             kept.append((resource, loc))
+            kept_refs.append(found)
             continue
         warnings.append(
             DataWarning(
@@ -234,7 +238,7 @@ def _other_patients_unread(
                 reason="other-patient",
             )
         )
-    return kept, warnings
+    return kept, kept_refs, warnings
 
 
 def _version_key(resource: dict[str, Any]) -> tuple[int, str]:
@@ -321,10 +325,10 @@ def _patient_refs(resource: dict[str, Any], urls: dict[str, str]) -> Iterable[st
 _PATIENT_REF = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}|urn:(uuid|oid):[A-Za-z0-9\-.]{1,64}")
 
 
-def _single_patient(items: list[tuple[dict[str, Any], str]], urls: dict[str, str]) -> str:
+def _single_patient(items: list[tuple[dict[str, Any], str]], refs: list[tuple[str, ...]]) -> str:
     seen: dict[str, str] = {}
-    for resource, loc in items:
-        for ref in _patient_refs(resource, urls):
+    for (_resource, loc), found in zip(items, refs, strict=True):
+        for ref in found:
             if not _PATIENT_REF.fullmatch(ref):  # it becomes the subject of what is written
                 raise InputError("the patient reference is not a FHIR reference", location=loc)
             if ref not in seen:
