@@ -343,17 +343,25 @@ def _questionnaire(
     totals: dict[tuple[str, date], Score],
     items: dict[date, _Items],
 ) -> None:
-    if r.get("status") not in (None, "completed", "amended"):
-        return
     found = list(_qr_items(r.get("item"), maps))
     form = _form_scale(r.get("questionnaire"), maps)
     if not found and form is None:
+        return
+    if r.get("status") not in (None, "completed", "amended"):
+        out.warnings.append(
+            DataWarning(
+                code="questionnaire-unread",
+                diagnostic=f"status '{r.get('status')}': an unfinished or stopped questionnaire "
+                "is not read (its item 9 included)",
+                location=f"{ref_of(r)}.status",
+                reason="questionnaire-status",
+            )
+        )
         return
     day = _day(r, as_of, out)
     if day is None:
         return
     ref = ref_of(r)
-    before = len(out.warnings)
     read_total, read_items = False, set()
     for sc, answer, link in found:
         value = _answer_value(answer, maps) if answer is not None else None
@@ -370,6 +378,7 @@ def _questionnaire(
             continue
         if answer is None:
             continue  # an item without an answer: not answered
+        before = len(out.warnings)
         _add_value(
             sc.scale,
             sc.role,
@@ -383,11 +392,10 @@ def _questionnaire(
             totals,
             items,
         )
-        if value is not None and len(out.warnings) == before:
+        if value is not None and len(out.warnings) == before:  # read without a complaint
             read_total = read_total or sc.role == "total"
             if sc.role == "item":
                 read_items.add(sc.item)
-        before = len(out.warnings)
     scales = {sc.scale for sc, _, _ in found if sc.role in ("total", "item", "panel")}
     scale = form or (sorted(scales)[0] if scales else None)
     if scale is not None and not read_total and not (scale == "PHQ-9" and len(read_items) == 9):

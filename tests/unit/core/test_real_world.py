@@ -374,3 +374,22 @@ def test_planned_therapy_is_not_treatment():
     for activity in plan["activity"]:
         activity["detail"]["status"] = "scheduled"
     assert record(rs.transaction(plan)).courses == ()
+
+
+def test_a_total_after_an_unreadable_item9_still_counts():
+    qr = rs.lhc_phq9("2026-02-01", (1,) * 9)
+    items = qr["item"][0]["item"]
+    items[8]["answer"] = [{"valueCoding": {"system": "http://example.org", "code": "odd"}}]
+    rec = record(rs.transaction(qr))
+    assert [s.value for s in rec.scores] == [9.0]  # the calculated total item
+    assert [w.code for w in rec.warnings] == ["item9-unread"]
+
+
+def test_an_unfinished_phq9_is_not_read_but_says_so():
+    qr = rs.lhc_phq9("2026-02-01", (1,) * 9)
+    qr["status"] = "in-progress"
+    rec = record(rs.transaction(qr))
+    assert rec.scores == () and rec.item9 == ()
+    assert [(w.code, w.reason) for w in rec.warnings] == [
+        ("questionnaire-unread", "questionnaire-status")
+    ]
