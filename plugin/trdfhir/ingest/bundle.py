@@ -118,15 +118,21 @@ def _walk(
 
 
 _UUID = re.compile(r"urn:uuid:([A-Za-z0-9\-.]{1,64})")
+_URL_ID = re.compile(r"https?://\S+/([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
 
 
 def _with_id(resource: dict[str, Any], full_url: str | None) -> dict[str, Any]:
-    """A resource without an id, in an entry whose fullUrl is a `urn:uuid:`, gets the uuid as its
-    id (a copy: the input is not changed)."""
+    """A resource without an id gets one from its entry's fullUrl (a copy: the input is not
+    changed): the uuid of a `urn:uuid:`, or the id of an absolute `.../Type/id` URL of its type."""
     if "id" in resource or full_url is None:
         return resource
     m = _UUID.fullmatch(full_url)
-    return {**resource, "id": m[1]} if m else resource
+    if m:
+        return {**resource, "id": m[1]}
+    m = _URL_ID.fullmatch(full_url)
+    if m and m[1] == resource.get("resourceType"):
+        return {**resource, "id": m[2]}
+    return resource
 
 
 def _kind(value: Any) -> str:

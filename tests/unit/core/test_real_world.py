@@ -393,3 +393,12 @@ def test_an_unfinished_phq9_is_not_read_but_says_so():
     assert [(w.code, w.reason) for w in rec.warnings] == [
         ("questionnaire-unread", "questionnaire-status")
     ]
+
+
+def test_a_resource_without_id_takes_it_from_an_absolute_full_url():
+    data = rs.transaction(rs.mdd_condition("2026-01-10"))
+    data["entry"][1]["fullUrl"] = "https://ehr.example.org/fhir/Condition/c-77"
+    assert [d.resource for d in record(data).diagnoses] == ["Condition/c-77"]
+    data["entry"][1]["fullUrl"] = "https://ehr.example.org/fhir/Observation/c-77"  # not its type
+    (diagnosis,) = record(data).diagnoses
+    assert diagnosis.resource != "Condition/c-77"
