@@ -232,6 +232,8 @@ class Mappings:
     # Lower-case words of each ingredient's names: the sig grammar accepts its own drug name as
     # leading words ("Sertraline HCl 50 mg daily"), never another drug's.
     name_words: dict[str, frozenset[str]] = field(default_factory=dict)
+    # Questionnaires that are a known scale: last segment of the canonical URL -> scale name
+    scale_forms: dict[str, str] = field(default_factory=dict)
 
     def drug_for(self, system: str | None, code: str | None) -> Drug | None:
         if not system or not code:
@@ -417,6 +419,12 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
             scale=r["scale"], role=r["role"], item=r["item"]
         )
     scale_answers = {(r["system"], r["code"]): r["value"] for r in sc["answers"]}
+    scale_forms = {r["form"]: r["scale"] for r in sc.get("forms", [])}
+    for i, r in enumerate(sc.get("forms", [])):
+        if r["scale"] not in scales:
+            raise MappingError(
+                f"scales.json: table 'forms', row {i}, field 'scale': unknown scale '{r['scale']}'"
+            )
 
     rules: dict[str, list[ConditionRule]] = {"icd10": [], "snomed": [], "local": []}
     for r in docs["conditions"]["rows"]:
@@ -508,6 +516,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         scales=scales,
         scale_codes=scale_codes,
         scale_answers=scale_answers,
+        scale_forms=scale_forms,
         condition_rules={k: tuple(v) for k, v in rules.items()},
         observation_kinds=observation_kinds,
         functional_scales=functional_scales,

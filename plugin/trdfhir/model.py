@@ -96,6 +96,18 @@ class Session:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Course:
+    """A course of treatment recorded as delivered without its sessions: a CarePlan activity of
+    psychotherapy, completed or in progress (Synthea records CBT only there)."""
+
+    kind: Literal["psychotherapy"]
+    modality: str | None
+    start: date
+    end: date | None  # exclusive; None when the record gives no end
+    resource: str  # "CarePlan/cp1"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Score:
     """A rating-scale result (total, or a derived total), or a global-change rating."""
 
@@ -191,6 +203,9 @@ class Record:
     unmapped: tuple[UnmappedCode, ...] = ()
     warnings: tuple[DataWarning, ...] = ()
     inputs: tuple[str, ...] = ()  # every resource read, for Provenance
+    courses: tuple[Course, ...] = ()  # psychotherapy delivered, sessions not recorded
+    deceased: bool = False  # Patient.deceased[x] says the patient has died
+    death: date | None = None  # the date of death, when the record gives it
 
 
 @dataclass(frozen=True, kw_only=True)

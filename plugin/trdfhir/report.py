@@ -7,6 +7,7 @@ from typing import Any
 
 from .assessment import Assessment
 from .model import Suggestion
+from .reading import finish_report, reading_report, report_text
 from .summary import trial_json
 
 _SEVERITY_MARK = {"urgent": "!!", "warning": " !", "info": "  "}
@@ -34,6 +35,9 @@ def render_text(a: Assessment) -> str:
         )
     else:
         lines.append("Current episode: unknown (no MDD diagnosis and no antidepressant on record)")
+    if a.deceased:
+        died = a.record.death.isoformat() if a.record.death else "date unknown"
+        lines.append(f"Deceased ({died}): nothing is suggested and nothing is written back")
     urgent = [f for f in a.findings if f.severity == "urgent"]
     for f in urgent:
         lines.append(f"!! URGENT {f.code}: {f.detail}")
@@ -51,6 +55,7 @@ def render_text(a: Assessment) -> str:
     if a.record.warnings:
         lines += ["", "Data warnings"]
         lines += [f" - {w.location}: {w.code}: {w.diagnostic}" for w in a.record.warnings]
+    lines += ["", *report_text(finish_report(reading_report(a)))]
     return "\n".join(lines) + "\n"
 
 

@@ -49,6 +49,7 @@ def summarise(a: Assessment) -> dict[str, Any]:
             {"code": w.code, "diagnostic": w.diagnostic, "location": w.location}
             for w in a.record.warnings
         ],
+        **deceased_json(a),
     }
 
 
@@ -96,6 +97,14 @@ def functional_json(a: Assessment) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def deceased_json(a: Assessment) -> dict[str, Any]:
+    """`deceased` (a contract extension): present only when the record says the patient has died;
+    the date of death, or null when the record gives none."""
+    if not a.record.deceased:
+        return {}
+    return {"deceased": a.record.death.isoformat() if a.record.death else None}
 
 
 def trial_json(t: AssessedTrial) -> dict[str, Any]:

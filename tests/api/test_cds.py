@@ -677,3 +677,17 @@ def test_resources_of_a_request_are_counted_before_the_work() -> None:
     body = cds_request(ex, "order-sign", draftOrders=_drafts(_order(ex, "venlafaxine")))
     assert count_resources(body, 10_000) == len(ex.resources) + 1
     assert count_resources(body, 3) == 4  # stops past the limit
+
+
+@pytest.mark.parametrize(("hook", "url"), [("order-select", SELECT), ("order-sign", SIGN)])
+def test_no_card_for_a_patient_who_has_died(
+    hook: str, url: str, make_client: Callable[..., TestClient]
+) -> None:
+    ex = example("03")  # alive: switching away from its inadequate fluoxetine trial is a card
+    alive = _order_body(ex, hook, _order(ex, "venlafaxine"))
+    assert cards_of(post(make_client(ex), url, alive))
+    dead = copy.deepcopy(alive)
+    dead["prefetch"]["patient"] = {**dead["prefetch"]["patient"], "deceasedDateTime": "2026-01-15"}
+    assert cards_of(post(make_client(ex), url, dead)) == []
+    view = cds_request(ex, prefetch=dead["prefetch"])
+    assert cards_of(post(make_client(ex), VIEW, view)) == []

@@ -35,6 +35,7 @@ from typing import Any, TextIO
 
 from ..errors import InputError
 from ..limits import DEFAULT_MAX_LINE_BYTES
+from ..reading import empty_report, finish_report, merge_reports
 from ..summary import CONTRACT_VERSION
 from .ndjson import InputFile, create_new, find_inputs, manifest_date, refuse_symlinks
 from .partition import PartitionStats, partition
@@ -46,6 +47,7 @@ from .worker import (
     csv_columns,
     csv_line,
     init_worker,
+    reading_path,
     run_bucket,
 )
 
@@ -54,6 +56,7 @@ WORK_DIR = ".bulk-work"
 SUMMARIES = "summaries.ndjson"
 TABLE = "summaries.csv"
 ERRORS = "errors.ndjson"
+READING = "reading.json"  # the reading report (docs/real-world.md)
 FHIR_DIR = "fhir"
 BUCKET_BYTES = 24 << 20  # input bytes per bucket: a worker holds about this much
 MAX_BUCKETS = 4096
@@ -150,6 +153,7 @@ def _outputs(out: Path) -> list[Path]:
         out / SUMMARIES,
         out / TABLE,
         out / ERRORS,
+        out / READING,
         out / FHIR_DIR,
         out / WORK_DIR,
         out / STATE_FILE,
@@ -390,6 +394,7 @@ def _merge(
     header = csv_line(csv_columns())
     _merge_parts(part("csv"), out / TABLE, header=header)
     _merge_errors(out, work, part("errors"))
+    _merge_reading(out, [reading_path(work, b) for b in buckets])
     if opts.fhir:
         fhir = out / FHIR_DIR
         if fhir.exists():
@@ -402,6 +407,14 @@ def _merge(
             with create_new(fhir / "Device.ndjson") as device:
                 device.write(state["device"].encode("utf-8") + b"\n")
     state["timings"]["merge"] = round(time.perf_counter() - t0, 3)
+
+
+def _merge_reading(out: Path, paths: list[Path]) -> None:
+    report = empty_report()
+    for path in paths:
+        if path.exists():
+            report = merge_reports(report, json.loads(path.read_bytes()))
+    _atomic_json(out / READING, finish_report(report))
 
 
 def _merge_errors(out: Path, work: Path, parts: list[Path]) -> None:

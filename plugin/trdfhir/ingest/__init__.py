@@ -10,9 +10,10 @@ from ..mappings import Mappings
 from ..model import Record
 from ..settings import Settings
 from .bundle import build_resource_set
-from .clinical import read_conditions, read_procedures, undated_episode_warnings
+from .clinical import read_careplans, read_conditions, read_procedures, undated_episode_warnings
 from .medications import read_medications
 from .observations import read_observations
+from .patient import read_death
 
 
 def read_record(
@@ -21,9 +22,11 @@ def read_record(
     """Read a Bundle, a list of resources or one resource for one patient. `settings`: the
     evaluation's settings (default: those of the mappings)."""
     rs = build_resource_set(data)
-    meds = read_medications(rs, maps, as_of, settings=settings)
+    death = read_death(rs, as_of)
+    meds = read_medications(rs, maps, as_of, death.day, settings=settings)
     obs = read_observations(rs, maps, as_of)
     sessions, proc_warnings = read_procedures(rs, maps, as_of)
+    courses, plan_warnings = read_careplans(rs, maps, as_of)
     diagnoses = read_conditions(rs, maps, as_of)
     return Record(
         patient=rs.patient,
@@ -40,13 +43,18 @@ def read_record(
         warnings=tuple(
             [
                 *rs.warnings,
+                *death.warnings,
                 *meds.warnings,
                 *obs.warnings,
                 *proc_warnings,
+                *plan_warnings,
                 *undated_episode_warnings(diagnoses),
             ]
         ),
         inputs=tuple(sorted({ref_of(r) for r, _ in rs.resources if "id" in r})),
+        courses=tuple(sorted(courses, key=lambda c: (c.start, c.resource))),
+        deceased=death.deceased,
+        death=death.day,
     )
 
 

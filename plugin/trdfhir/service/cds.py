@@ -153,6 +153,8 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         }
         is_view = service.hook == "patient-view"
         ev = state.evaluate(bundle, state.today(), emit=is_view, warnings=gathered.warnings)
+        if ev.assessment.deceased:  # no cards for a patient who has died
+            return []
         if is_view:
             return patient_view_cards(
                 ev,

@@ -114,3 +114,9 @@ def test_dose_units_are_read_by_code_or_by_text():
     assert units.per_day("urn:local", "q12h") == 2  # read whatever the case
     assert units.per_day("urn:local", "QXYZ") is None
     assert units.per_day_text(" Twice  daily. ") == 2
+
+
+def test_a_questionnaire_form_must_name_a_known_scale(broken_copy):
+    edit(broken_copy, "scales", lambda d: d["forms"][0].update(scale="PHQ-99"))
+    with pytest.raises(MappingError, match=r"table 'forms', row 0, field 'scale'.*PHQ-99"):
+        load_mappings(broken_copy)
