@@ -6,6 +6,7 @@ the test) but not the sandbox server. The screenshot lands in tests/e2e/artifact
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +83,12 @@ def test_the_numbers_on_the_page_are_the_reports(opened: Any, report: Report) ->
     assert cells.nth(2).inner_text() == str(first["n"])
     assert cells.nth(4).inner_text() == f"{first['kappa']:.2f}"
     assert tab.locator("#population-label").inner_text() == LABEL
-    assert "Not available" in tab.locator("#reading").inner_text()
+    # bulk writes reading.json beside the summaries: the coverage section shows its figures
+    reading = json.loads((report.results / "reading.json").read_text(encoding="utf-8"))
+    text = tab.locator("#reading").inner_text()
+    assert "Not available" not in text
+    read = reading["questionnaires"]["read"]
+    assert f"Questionnaires read\t{read}\t{read + reading['questionnaires']['not_read']}" in text
     assert "docs/rules.md" in tab.locator("#prevalence").inner_text()
 
 

@@ -187,7 +187,8 @@ def _this_patients(out: Gathered, patient_id: str) -> list[dict[str, Any]]:
     for resource in out.resources:
         owner = patient_of(resource)
         fetched = id(resource) in out.from_server
-        if owner is None and resource.get("resourceType") in PATIENT_TYPES:
+        rtype = resource.get("resourceType")
+        if owner is None and isinstance(rtype, str) and rtype in PATIENT_TYPES:
             out.warnings.append(
                 DataWarning(
                     code="no-patient",
