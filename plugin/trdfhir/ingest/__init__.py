@@ -14,9 +14,12 @@ from .medications import read_medications
 from .observations import read_observations
 
 
-def read_record(data: Any, maps: Mappings, as_of: date) -> Record:
-    """Read a Bundle, a list of resources or one resource for one patient."""
-    rs = build_resource_set(data)
+def read_record(
+    data: Any, maps: Mappings, as_of: date, *, well_formed: frozenset[int] = frozenset()
+) -> Record:
+    """Read a Bundle, a list of resources or one resource for one patient. `well_formed`: the
+    `id()`s of resources whose shape limits.check_input has checked already."""
+    rs = build_resource_set(data, well_formed)
     meds = read_medications(rs, maps, as_of)
     obs = read_observations(rs, maps, as_of)
     sessions, proc_warnings = read_procedures(rs, maps, as_of)
