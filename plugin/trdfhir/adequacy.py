@@ -22,6 +22,7 @@ def judge(trial: Trial, by_id: Mapping[str, Trial], settings: Settings) -> Adequ
         "ect": settings.ect_min_sessions,
         "rtms": settings.rtms_min_sessions,
         "esketamine": settings.esketamine_min_sessions,
+        "ketamine": settings.ketamine_min_sessions,
     }[trial.kind]
     if (trial.sessions or 0) >= need:
         return ADEQUATE
@@ -75,6 +76,10 @@ def _augmentation(trial: Trial, by_id: Mapping[str, Trial], settings: Settings) 
 
 
 def _psychotherapy(trial: Trial, settings: Settings) -> Adequacy:
+    if trial.sessions is None:  # a course recorded without its sessions (CarePlan activity)
+        if trial.evidence_based is False:
+            return Adequacy(status="inadequate", reasons=("not-evidence-based",))
+        return Adequacy(status="indeterminate", reasons=("sessions",))
     enough = (trial.sessions or 0) >= settings.conway_psychotherapy_min_sessions
     reasons = [] if enough else ["too-few-sessions"]
     if trial.evidence_based is False:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from . import adequacy, outcomes
@@ -19,7 +19,15 @@ from .findings import FindingInput, find_all
 from .ingest import read_record
 from .limits import DEFAULT_LIMITS, Limits, check_input, checkpoint, deadline
 from .mappings import Mappings, load_mappings
-from .model import AssessedTrial, Episode, Finding, Record, StageResult, Suggestion
+from .model import (
+    AssessedTrial,
+    DataWarning,
+    Episode,
+    Finding,
+    Record,
+    StageResult,
+    Suggestion,
+)
 from .patterns import loss_of_effect, rechallenge_failure
 from .settings import Settings
 from .staging import StagingContext, run_all, upper_bounds
@@ -44,6 +52,51 @@ class Assessment:
     def summary(self) -> dict[str, Any]:
         """The JSON object of assessment-contract.md."""
         return summarise(self)
+
+    @property
+    def deceased(self) -> bool:
+        """The record says the patient has died: no suggestions, urgent findings, CDS cards or
+        write-back are made (docs/real-world.md)."""
+        return self.record.deceased
+
+
+def at_death(record: Record) -> Record:
+    """The record of a patient who died on a known date, cut at death: claims of treatment
+    after it are left out (warning `after-death`), and open treatment ends on that day."""
+    if record.death is None:
+        return record
+    stop = record.death + timedelta(days=1)
+    late = [e.resource for e in record.exposures if e.start >= stop]
+    late += [s.resource for s in record.sessions if s.day >= stop]
+    late += [c.resource for c in record.courses if c.start >= stop]
+    exposures = tuple(
+        dataclasses.replace(e, end=stop, ongoing=False)
+        if e.end is not None and e.end > stop
+        else dataclasses.replace(e, ongoing=False)
+        for e in record.exposures
+        if e.start < stop
+    )
+    warnings = [
+        DataWarning(
+            code="after-death",
+            diagnostic=f"treatment recorded after the date of death ({record.death.isoformat()}); "
+            "left out",
+            location=ref,
+            reason="after-death",
+        )
+        for ref in sorted(set(late))
+    ]
+    return dataclasses.replace(
+        record,
+        exposures=exposures,
+        sessions=tuple(s for s in record.sessions if s.day < stop),
+        courses=tuple(
+            dataclasses.replace(c, end=min(c.end, stop) if c.end else None)
+            for c in record.courses
+            if c.start < stop
+        ),
+        warnings=(*record.warnings, *warnings),
+    )
 
 
 def parse_as_of(value: date | str) -> date:
@@ -94,7 +147,7 @@ def _evaluate(
     strict: bool,
     well_formed: frozenset[int] = frozenset(),
 ) -> Assessment:
-    record = read_record(resources, maps, day, well_formed=well_formed)
+    record = at_death(read_record(resources, maps, day, settings=cfg, well_formed=well_formed))
     checkpoint("reading the record")
     if strict and record.warnings:
         w = record.warnings[0]
@@ -104,9 +157,13 @@ def _evaluate(
             else f"{w.code}: {w.diagnostic}",
             location=w.location,
         )
+    asked = day
+    day = min(day, record.death) if record.death else day  # the episode and trials end at death
     episode = current_episode(record, maps, cfg, day)
     checkpoint("finding the episode")
     trials = build_trials(record, episode, maps, cfg, day)
+    if record.deceased:
+        trials = [dataclasses.replace(t, ongoing=False) for t in trials]
     checkpoint("building trials")
     by_id = {t.id: t for t in trials}
     assessed = []
@@ -163,12 +220,16 @@ def _evaluate(
             record=record,
             settings=cfg,
             as_of=day,
+            earlier=earlier,
         ),
         maps,
     )
+    if record.deceased:  # nothing to act on for a patient who has died
+        findings = [f for f in findings if f.severity != "urgent"]
+        suggestions = []
     return Assessment(
         patient=record.patient,
-        as_of=day,
+        as_of=asked,
         episode=episode,
         trials=tuple(assessed),
         stages=stages,

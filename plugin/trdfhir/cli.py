@@ -35,8 +35,11 @@ from .report import render_text
 # Subcommands in their own modules: name -> module with add_arguments(parser) and run(args) -> int.
 EXTRA_COMMANDS: dict[str, str] = {
     "bulk": ".commands.bulk",
+    "export": ".commands.export",
+    "population": ".commands.population",
     "sandbox": ".commands.sandbox",
     "serve": ".commands.serve",
+    "subscribe": ".commands.subscribe",
     "synth": ".commands.synth",
     "sync": ".commands.sync",
     "validate": ".commands.validate",

@@ -15,6 +15,7 @@ OperationOutcome issue code (http://hl7.org/fhir/R4/valueset-issue-type.html).
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, ClassVar
 
@@ -122,3 +123,23 @@ class FhirServerError(TrdFhirError):
         super().__init__(message, location=location)
         self.status = status  # the HTTP status, when it was one
         self.unreachable = unreachable  # no answer at all: refused, timed out, reset
+
+
+class BusyError(TrdFhirError):
+    """A bounded store or rate is full for now (HTTP 503): the caller may retry after
+    `retry_after` seconds; nothing was done."""
+
+    exit_code = EXIT_SERVER
+    http_status = 503
+    issue_code = "transient"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, math.ceil(retry_after))
+
+
+class ThrottledError(BusyError):
+    """Too many requests from one client (HTTP 429, Retry-After)."""
+
+    http_status = 429
+    issue_code = "throttled"

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from .mappings import Mappings
 from .model import AssessedTrial, Episode, Finding, Record, Score
-from .patterns import latest_trial
+from .patterns import double_depression, latest_trial, mania_switches
 from .settings import Settings
 from .trials import not_taken_claims
 
@@ -19,7 +19,8 @@ CODE_ORDER = (
     "safety-item9 inadequate-dose inadequate-duration unknown-dose non-adherence intolerance "
     "possible-bipolar possible-adhd possible-ptsd hypothyroidism tsh-not-checked sleep-apnea "
     "vitamin-d-deficiency vitamin-d-not-checked comorbid-anxiety substance-use "
-    "borderline-personality metabolic-inducer loss-of-effect rechallenge-failure residual-symptoms "
+    "borderline-personality metabolic-inducer loss-of-effect rechallenge-failure "
+    "behavioural-toxicity double-depression residual-symptoms "
     "no-psychotherapy-trial no-outcome-measure chronic-episode unmapped-code"
 ).split()
 _SEVERITY_RANK = {"urgent": 0, "warning": 1, "info": 2}
@@ -315,4 +316,68 @@ def _mg(value: float | None) -> str:
     return "?" if value is None else f"{value:g}"
 
 
-_RULES = (_safety, _pseudo_resistance, _diagnoses, _complexity, _course, _gaps)
+# Behavioural toxicity kinds read from diagnoses on record (category -> kind); the switch to
+# (hypo)mania is timed against antidepressant starts and dose rises (patterns.mania_switches).
+_TOXICITY = {
+    "antidepressant-withdrawal": "withdrawal",
+    "paradoxical-effect": "paradoxical-effect",
+    "post-withdrawal": "post-withdrawal",
+}
+_TOXICITY_LABEL = {
+    "withdrawal": "withdrawal or discontinuation syndrome",
+    "paradoxical-effect": "paradoxical effect",
+    "post-withdrawal": "persistent post-withdrawal disorder",
+    "switch-to-mania": "switch to (hypo)mania",
+}
+
+
+def _dated(day: date | None) -> str:
+    return f" on {day.isoformat()}" if day else " (undated)"
+
+
+def _behavioural_toxicity(ctx: FindingInput) -> Raw:
+    """Guidi & Fava 2024: behavioural toxicity other than loss of effect and rechallenge failure
+    (their own findings). Evidence: the resources and one `kind:<kind>` entry per kind found."""
+    evidence: list[str] = []
+    details: list[str] = []
+    for d in ctx.record.diagnoses:
+        kind = _TOXICITY.get(d.category)
+        if kind:
+            evidence += [d.resource, f"kind:{kind}"]
+            details.append(f"{_TOXICITY_LABEL[kind]}: {d.code}{_dated(d.onset or d.recorded)}")
+    weeks = ctx.settings.switch_mania_weeks
+    for d, day, event_day, what in mania_switches(ctx.record, ctx.all_trials, ctx.settings):
+        evidence += [d.resource, "kind:switch-to-mania"]
+        gap = (day - event_day).days
+        details.append(
+            f"switch to (hypo)mania: {d.code} on {day.isoformat()}, {gap // 7} weeks {gap % 7} "
+            f"days after {what} on {event_day.isoformat()} (within {weeks} weeks)"
+        )
+    return _one("behavioural-toxicity", evidence, details)
+
+
+def _double_depression(ctx: FindingInput) -> Raw:
+    found = double_depression(ctx.record)
+    if found is None:
+        return []
+    dysthymia, mdd = found
+    return _one(
+        "double-depression",
+        [d.resource for d in (*dysthymia, *mdd)],
+        [
+            f"{', '.join(d.code for d in dysthymia)} with a current major depressive episode "
+            f"({', '.join(d.code for d in mdd)})"
+        ],
+    )
+
+
+_RULES = (
+    _safety,
+    _pseudo_resistance,
+    _diagnoses,
+    _complexity,
+    _course,
+    _behavioural_toxicity,
+    _double_depression,
+    _gaps,
+)

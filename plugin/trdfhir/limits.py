@@ -28,6 +28,7 @@ from .fhir.shape import TooDeep, fast_check
 
 DEFAULT_MAX_DEPTH = 100  # nested JSON objects/arrays; real FHIR records stay below ~30
 DEFAULT_MAX_RESOURCES = 100_000  # resources in one patient's input (library and CLI)
+DEFAULT_MAX_LINE_BYTES = 10_000_000  # one NDJSON line (bulk); longer lines are not parsed
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,9 @@ from typing import Literal
 
 from .errors import printable
 
-TrialKind = Literal["antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine"]
+TrialKind = Literal[
+    "antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine", "ketamine"
+]
 AdequacyStatus = Literal["adequate", "inadequate", "indeterminate"]
 OutcomeClass = Literal[
     "remission",
@@ -69,6 +71,9 @@ class Exposure:
     not_taken: bool = False
     stop_reason: StopReason | None = None
     adherence: Literal["adherent", "non-adherent"] | None = None
+    # The rule that set `end` when the record states none (e.g. "capped-active-order"): an
+    # assumption, labelled in the trial. None when the end is in the record.
+    assumed_end: str | None = None
 
     def __post_init__(self) -> None:
         if self.end is not None and self.end < self.start:
@@ -79,15 +84,27 @@ class Exposure:
 
 @dataclass(frozen=True, kw_only=True)
 class Session:
-    """One completed procedure session: psychotherapy, ECT, rTMS or esketamine."""
+    """One completed procedure session: psychotherapy, ECT, rTMS, esketamine or IV ketamine."""
 
-    kind: Literal["psychotherapy", "ect", "rtms", "esketamine"]
+    kind: Literal["psychotherapy", "ect", "rtms", "esketamine", "ketamine"]
     day: date
     modality: (
         str | None
     )  # psychotherapy: cbt, ipt, dbt, psychodynamic, ba, mbct, cbasp, family, group
     laterality: Literal["bilateral", "right-unilateral"] | None  # ECT only
     resource: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Course:
+    """A course of treatment recorded as delivered without its sessions: a CarePlan activity of
+    psychotherapy, completed or in progress (Synthea records CBT only there)."""
+
+    kind: Literal["psychotherapy"]
+    modality: str | None
+    start: date
+    end: date | None  # exclusive; None when the record gives no end
+    resource: str  # "CarePlan/cp1"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -106,6 +123,18 @@ class Lab:
     day: date
     value: float  # TSH in mIU/L, 25-OH vitamin D in ng/mL
     resource: str
+    recorded_value: float | None = None  # the value and unit as recorded, before conversion
+    recorded_unit: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Rating:
+    """A functional rating (WSAS, Q-LES-Q-SF, WPAI, SOFAS, GAF) with its value."""
+
+    scale: str
+    day: date
+    value: float
+    resource: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -118,6 +147,7 @@ class Diagnosis:
     severity: int | None  # Maudsley severity 1-5 implied by an MDD code, if any
     psychotic: bool
     resource: str
+    manic: bool = False  # a hypomanic or manic episode (mappings: conditions.json `manic`)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -168,10 +198,14 @@ class Record:
     diagnoses: tuple[Diagnosis, ...] = ()
     adherence: tuple[AdherenceNote, ...] = ()
     markers: tuple[Marker, ...] = ()
+    functional: tuple[Rating, ...] = ()  # functional ratings with values, by day
     item9: tuple[ScorePoint, ...] = ()  # PHQ-9 item 9 answers, by day
     unmapped: tuple[UnmappedCode, ...] = ()
     warnings: tuple[DataWarning, ...] = ()
     inputs: tuple[str, ...] = ()  # every resource read, for Provenance
+    courses: tuple[Course, ...] = ()  # psychotherapy delivered, sessions not recorded
+    deceased: bool = False  # Patient.deceased[x] says the patient has died
+    death: date | None = None  # the date of death, when the record gives it
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -221,6 +255,9 @@ class Trial:
     matched_by: str = "code"
     in_current_episode: bool = True
     resources: tuple[str, ...] = ()
+    # Rules that set an end the record does not state (e.g. "capped-active-order"); the outcome
+    # of such a trial is at most "inferred" evidence.
+    assumptions: tuple[str, ...] = ()
 
     @property
     def max_daily_dose_mg(self) -> float | None:
@@ -287,11 +324,35 @@ class Finding:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Caution:
+    """A caution attached to a suggestion (contract `suggestions[].cautions`)."""
+
+    code: str  # bipolar-on-record, ect-already-failed, substance-use-on-record
+    text: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlanStep:
+    """One step of a sequential plan (Guidi & Fava 2024 Table 4): ordered and conditional,
+    timed relative to the previous step, never a date or an order."""
+
+    step: int
+    code: str
+    text: str
+    timing: str
+    condition: str
+    source: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class Suggestion:
     code: str
     text: str
     reason: str
     source: str
+    cautions: tuple[Caution, ...] = ()
+    plan: tuple[PlanStep, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)

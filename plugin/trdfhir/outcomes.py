@@ -3,6 +3,7 @@ what followed. See docs/rules.md "Outcome"."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import cast
@@ -13,6 +14,26 @@ from .settings import Settings
 
 
 def judge(
+    trial: Trial,
+    adequacy: Adequacy,
+    trials: Sequence[Trial],
+    record: Record,
+    maps: Mappings,
+    settings: Settings,
+) -> Outcome:
+    outcome = _judge(trial, adequacy, trials, record, maps, settings)
+    if trial.assumptions and outcome.evidence in ("measured", "documented"):
+        # The trial's end (so its duration and end score) rests on an assumption: the outcome
+        # is no better than inferred (not counted under --measured-only).
+        return dataclasses.replace(
+            outcome,
+            evidence="inferred",
+            basis=f"{outcome.basis}; the trial's end is assumed ({', '.join(trial.assumptions)})",
+        )
+    return outcome
+
+
+def _judge(
     trial: Trial,
     adequacy: Adequacy,
     trials: Sequence[Trial],

@@ -54,6 +54,11 @@ class Settings:
     mgh_combination_counts: bool
     current_trial_recent_days: int
     esm_crd_days: int
+    switch_mania_weeks: int
+    wsas_significant_min: float
+    wsas_severe_above: float
+    ketamine_min_sessions: int
+    active_order_cap_days: int
 
     @classmethod
     def from_rows(cls, rows: Mapping[str, Any]) -> Settings:

@@ -6,7 +6,8 @@ from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from .fhir.values import json_number
-from .model import AssessedTrial, ScorePoint
+from .model import AssessedTrial, ScorePoint, Suggestion
+from .staging.dm_trd import WSAS_BANDS, wsas_level
 
 if TYPE_CHECKING:
     from .assessment import Assessment
@@ -38,10 +39,8 @@ def summarise(a: Assessment) -> dict[str, Any]:
             }
             for f in a.findings
         ],
-        "suggestions": [
-            {"code": s.code, "text": s.text, "reason": s.reason, "source": s.source}
-            for s in a.suggestions
-        ],
+        "suggestions": [suggestion_json(s) for s in a.suggestions],
+        "functional": functional_json(a),
         "explanations": {
             name: {"text": r.explanation, "source": r.source, "trials": list(r.counted)}
             for name, r in a.stages.items()
@@ -50,12 +49,70 @@ def summarise(a: Assessment) -> dict[str, Any]:
             {"code": w.code, "diagnostic": w.diagnostic, "location": w.location}
             for w in a.record.warnings
         ],
+        **deceased_json(a),
     }
+
+
+def suggestion_json(s: Suggestion) -> dict[str, Any]:
+    """A suggestion; `cautions` always present (possibly empty), `plan` the ordered conditional
+    steps of a sequential plan (empty for other suggestions)."""
+    return {
+        "code": s.code,
+        "text": s.text,
+        "reason": s.reason,
+        "source": s.source,
+        "cautions": [{"code": c.code, "text": c.text, "source": c.source} for c in s.cautions],
+        "plan": [
+            {
+                "step": p.step,
+                "code": p.code,
+                "text": p.text,
+                "timing": p.timing,
+                "condition": p.condition,
+                "source": p.source,
+            }
+            for p in s.plan
+        ],
+    }
+
+
+def functional_json(a: Assessment) -> list[dict[str, Any]]:
+    """The latest value of each functional rating on record (any date up to the as-of date),
+    with the WSAS band of Mundt et al. 2002; other scales have no sourced band (null)."""
+    latest: dict[str, Any] = {}
+    for r in a.record.functional:  # sorted by day
+        latest[r.scale] = r
+    cfg = a.settings
+    out = []
+    for scale in sorted(latest):
+        r = latest[scale]
+        band = WSAS_BANDS[wsas_level(r.value, cfg)] if scale == "WSAS" else None
+        out.append(
+            {
+                "scale": scale,
+                "value": number(r.value),
+                "date": r.day.isoformat(),
+                "band": band,
+                "resource": r.resource,
+            }
+        )
+    return out
+
+
+def deceased_json(a: Assessment) -> dict[str, Any]:
+    """`deceased` (a contract extension): present only when the record says the patient has died;
+    the date of death, or null when the record gives none."""
+    if not a.record.deceased:
+        return {}
+    return {"deceased": a.record.death.isoformat() if a.record.death else None}
 
 
 def trial_json(t: AssessedTrial) -> dict[str, Any]:
     tr, out = t.trial, t.outcome
     days_at = tr.days_at_adequate_dose
+    extra: dict[str, Any] = {}
+    if tr.assumptions:  # present only when the trial rests on an assumed end
+        extra["assumptions"] = list(tr.assumptions)
     return {
         "id": tr.id,
         "kind": tr.kind,
@@ -102,6 +159,7 @@ def trial_json(t: AssessedTrial) -> dict[str, Any]:
                 *(out.end.resources if out.end else ()),
             }
         ),
+        **extra,
     }
 
 

@@ -11,7 +11,7 @@ from itertools import pairwise
 
 from .limits import checkpoint
 from .mappings import Mappings
-from .model import DoseStep, Episode, Exposure, Record, Session, Trial
+from .model import Course, DoseStep, Episode, Exposure, Record, Session, Trial
 from .settings import Settings
 
 _ONE_DAY = timedelta(days=1)
@@ -22,6 +22,7 @@ _KIND_ORDER = {
     "ect": 3,
     "rtms": 4,
     "esketamine": 5,
+    "ketamine": 6,
 }
 
 
@@ -30,6 +31,7 @@ def build_trials(
 ) -> list[Trial]:
     drug_trials = _drug_trials(record, maps, settings, as_of)
     courses = _courses(record.sessions, maps, settings, as_of)
+    courses += [_recorded_course(c, maps, as_of) for c in record.courses]
     trials = sorted([*drug_trials, *courses], key=lambda t: (t.start, _KIND_ORDER[t.kind], t.agent))
     trials = [dataclasses.replace(t, id=f"t{i}") for i, t in enumerate(trials, start=1)]
     trials = _attach_not_taken(record, trials)
@@ -140,6 +142,7 @@ def _drug_trial(
         pdc=pdc,
         matched_by="name" if any(e.matched_by == "name" for e in cluster) else "code",
         resources=resources,
+        assumptions=tuple(sorted({e.assumed_end for e in cluster if e.assumed_end})),
     )
 
 
@@ -245,7 +248,12 @@ def _courses(
     return trials
 
 
-_COURSE_AGENT = {"ect": "ECT", "rtms": "rTMS", "esketamine": "esketamine"}
+_COURSE_AGENT = {
+    "ect": "ECT",
+    "rtms": "rTMS",
+    "esketamine": "esketamine",
+    "ketamine": "IV ketamine",
+}
 
 
 def _course(kind: str, course: list[Session], maps: Mappings, gap: int, as_of: date) -> Trial:
@@ -282,6 +290,27 @@ def _course(kind: str, course: list[Session], maps: Mappings, gap: int, as_of: d
         evidence_based=evidence_based,
         laterality=laterality,
         resources=tuple(sorted({s.resource for s in course})),
+    )
+
+
+def _recorded_course(course: Course, maps: Mappings, as_of: date) -> Trial:
+    """A course recorded without its sessions (a CarePlan activity): sessions unknown (None),
+    so its adequacy is indeterminate; with no recorded end, its duration is unknown too."""
+    label = maps.modality_labels.get(course.modality or "", course.modality)
+    known_end = course.end is not None
+    end = min(course.end, as_of + _ONE_DAY) if course.end else course.start + _ONE_DAY
+    return Trial(
+        id="",
+        kind=course.kind,
+        agent=f"psychotherapy ({label})" if label else "psychotherapy (modality unspecified)",
+        start=course.start,
+        end=max(end, course.start + _ONE_DAY),
+        ongoing=False,
+        duration_known=known_end,
+        sessions=None,
+        modality=course.modality,
+        evidence_based=maps.modalities.get(course.modality) if course.modality else None,
+        resources=(course.resource,),
     )
 
 

@@ -48,27 +48,35 @@ def make_client(
     *,
     base_url: str = APP,
     public_base_url: str | None = None,
+    service: dict[str, Any] | None = None,
     **smart: Any,
 ) -> TestClient:
+    """The app with these SMART settings (and `service`: other ServiceSettings)."""
     values: dict[str, Any] = {"client_id": CLIENT_ID, "iss": auth.fhir_base}
     values.update(smart)
     settings = ServiceSettings(
         cds_auth_required=False,
         smart={k: v for k, v in values.items() if v is not None},
         public_base_url=public_base_url,
+        **(service or {}),
     )
     return TestClient(create_app(settings), base_url=base_url, raise_server_exceptions=False)
 
 
 def launch(
-    client: TestClient, auth: SmartTestServer, patient: str | None = "p1", **params: str
+    client: TestClient,
+    auth: SmartTestServer,
+    patient: str | None = "p1",
+    *,
+    headers: dict[str, str] | None = None,
+    **params: str,
 ) -> httpx.Response:
     """GET /app/launch: an EHR launch for `patient` (None: a standalone launch)."""
     query: dict[str, str] = {"iss": auth.fhir_base}
     if patient is not None:
         query["launch"] = auth.new_launch(patient)
     query.update(params)
-    return client.get("/app/launch", params=query, follow_redirects=False)
+    return client.get("/app/launch", params=query, headers=headers, follow_redirects=False)
 
 
 def query_of(url: str) -> dict[str, str]:

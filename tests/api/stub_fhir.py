@@ -29,6 +29,7 @@ class StubFhir:
     seen: list[Seen] = field(default_factory=list)
     fail: dict[str, int] = field(default_factory=dict)  # resource type -> HTTP status
     include: bool = True  # honour _include=<type>:medication
+    ignore_patient: set[str] = field(default_factory=set)  # types searched as if unfiltered
 
     def __post_init__(self) -> None:
         stub = self
@@ -92,7 +93,11 @@ class StubFhir:
             )
             return (200, found) if found else (404, _outcome("not-found", f"{path} not found"))
         patient = query.get("patient") or query.get("subject", "").removeprefix("Patient/")
-        matches = [r for r in self.resources if r["resourceType"] == rtype and _of(r) == patient]
+        matches = [
+            r
+            for r in self.resources
+            if r["resourceType"] == rtype and (rtype in self.ignore_patient or _of(r) == patient)
+        ]
         entries = [
             {
                 "fullUrl": f"{self.base}/{rtype}/{r['id']}",

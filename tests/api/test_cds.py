@@ -122,7 +122,13 @@ def test_patient_view_every_example(name: str, make_client: Callable[..., TestCl
             )
             assert "urn:uuid" not in str(plan)
             assert plan["subject"] == {"reference": f"Patient/{ex.patient_id}"}
-            assert len(plan["activity"]) == 1
+            # one activity for the suggestion, then the steps of its sequential plan, if any
+            # (Guidi & Fava Table 4: "Step 1 of 6" ...), in order
+            first, *steps = plan["activity"]
+            assert not first["detail"]["description"].startswith("Step ")
+            assert [a["detail"]["description"][:11] for a in steps] == [
+                f"Step {n} of {len(steps)}" for n in range(1, len(steps) + 1)
+            ]
 
 
 def test_patient_view_card_content(make_client: Callable[..., TestClient]) -> None:
@@ -671,3 +677,17 @@ def test_resources_of_a_request_are_counted_before_the_work() -> None:
     body = cds_request(ex, "order-sign", draftOrders=_drafts(_order(ex, "venlafaxine")))
     assert count_resources(body, 10_000) == len(ex.resources) + 1
     assert count_resources(body, 3) == 4  # stops past the limit
+
+
+@pytest.mark.parametrize(("hook", "url"), [("order-select", SELECT), ("order-sign", SIGN)])
+def test_no_card_for_a_patient_who_has_died(
+    hook: str, url: str, make_client: Callable[..., TestClient]
+) -> None:
+    ex = example("03")  # alive: switching away from its inadequate fluoxetine trial is a card
+    alive = _order_body(ex, hook, _order(ex, "venlafaxine"))
+    assert cards_of(post(make_client(ex), url, alive))
+    dead = copy.deepcopy(alive)
+    dead["prefetch"]["patient"] = {**dead["prefetch"]["patient"], "deceasedDateTime": "2026-01-15"}
+    assert cards_of(post(make_client(ex), url, dead)) == []
+    view = cds_request(ex, prefetch=dead["prefetch"])
+    assert cards_of(post(make_client(ex), VIEW, view)) == []

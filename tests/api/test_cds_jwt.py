@@ -24,7 +24,7 @@ from trdfhir.auth.cds_jwt import (
     JwksCache,
     ReplayCache,
 )
-from trdfhir.errors import AuthError
+from trdfhir.errors import AuthError, BusyError
 
 from .conftest import PUBLIC, Signer, cds_request, client_for, example, secured_settings
 from .stub_fhir import StubFhir
@@ -297,7 +297,8 @@ def test_replay_cache_forgets_expired_tokens() -> None:
     assert cache.first_use("i", "a", until=10, now=0)
     assert not cache.first_use("i", "a", until=10, now=5)
     assert cache.first_use("j", "a", until=10, now=5)  # keyed by issuer too
-    assert not cache.first_use("i", "b", until=30, now=5)  # full of live tokens: refuse
+    with pytest.raises(BusyError):  # full of live tokens: retry later (503), never forget one
+        cache.first_use("i", "b", until=30, now=5)
     assert cache.first_use("i", "b", until=30, now=11)  # the expired ones are purged
     assert cache.first_use("i", "a", until=40, now=11)
 

@@ -235,11 +235,16 @@ def test_state_from_another_browser_is_refused_when_its_cookie_is_present(
     assert "another browser" in response.text
 
 
-def test_lost_binding_cookie_still_works_as_in_an_iframe(auth: SmartTestServer) -> None:
+def test_a_callback_without_the_binding_cookie_signs_no_one_in(auth: SmartTestServer) -> None:
+    """Was accepted on the state alone ("as in an iframe"): a login CSRF. The EHR iframe keeps
+    the cookie now that it is partitioned (tests/security/test_flood_and_login_csrf.py)."""
     client = make_client(auth)
     started = launch(client, auth)
     client.cookies.clear()
-    assert callback(client, authorize(started.headers["location"])).status_code == 303
+    response = callback(client, authorize(started.headers["location"]))
+    assert response.status_code == 400
+    assert "Sign-in not completed" in response.text
+    assert "trd-smart=" not in response.headers.get("set-cookie", "")
 
 
 def test_pkce_mismatch_fails_the_exchange(auth: SmartTestServer) -> None:

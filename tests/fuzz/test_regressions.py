@@ -251,8 +251,9 @@ def prefetch(bundle: dict[str, Any], **replace: Any) -> dict[str, Any]:
     return out
 
 
-def test_a_malformed_draft_order_is_400_not_500(service: TestClient) -> None:
-    """Was a 500: `contained: 5` in a draft order reached `[*contained]`."""
+def test_a_malformed_draft_order_is_read_around_not_500(service: TestClient) -> None:
+    """Was a 500: `contained: 5` in a draft order reached `[*contained]`. Then a 400 for the
+    whole call; now (issue 11) the malformed element is left unread and the call answered."""
     bundle = ex(1)
     order = {
         "resourceType": "MedicationRequest",
@@ -274,8 +275,12 @@ def test_a_malformed_draft_order_is_400_not_500(service: TestClient) -> None:
         "prefetch": prefetch(bundle),
     }
     response = service.post("/cds-services/trd-order-sign", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"cards": []}  # the drug was in `contained`: nothing to say
+    order["medicationReference"] = 5  # the element the card is about: no usable order, 400
+    response = service.post("/cds-services/trd-order-sign", json=body)
     assert response.status_code == 400
-    assert "draftOrders.entry[0].resource.contained" in response.text
+    assert "draftOrders.entry[0].resource.medicationReference" in response.text
 
 
 def test_record_text_cannot_put_markdown_into_a_card(service: TestClient) -> None:

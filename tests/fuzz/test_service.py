@@ -28,8 +28,11 @@ from .strategies import (
 OP = "/fhir/$trd-evaluate"
 FHIR = {"Content-Type": "application/fhir+json"}
 JSON = {"Content-Type": "application/json"}
-CLIENT = client_for(open_settings(max_evaluation_seconds=30.0))
-NO_SERVERS = client_for(open_settings(cds_fhir_servers=("http://127.0.0.1:9/none/",)))
+# Thousands of calls from one address: the rate limits (a 429 is a fine answer, but it would
+# stop the fuzzing from reaching the evaluation) are off here; tests/security tests them.
+UNLIMITED = {"rate_limit_evaluate_per_minute": 0, "rate_limit_discovery_per_minute": 0}
+CLIENT = client_for(open_settings(max_evaluation_seconds=30.0, **UNLIMITED))
+NO_SERVERS = client_for(open_settings(cds_fhir_servers=("http://127.0.0.1:9/none/",), **UNLIMITED))
 
 
 def dumps(value: Any) -> bytes | None:

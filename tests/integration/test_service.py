@@ -127,3 +127,35 @@ def test_card_careplan_is_accepted_by_a_real_server(loaded: str, examples: list[
     assert (stored["status"], stored["intent"]) == ("draft", "proposal")
     assert stored["subject"] == {"reference": f"Patient/{ex.patient_id}"}
     uuid.UUID(suggestions[0]["uuid"])
+
+
+def test_cds_fetch_filters_what_the_server_did_not(loaded: str, examples: list[Example]) -> None:
+    """The sandbox server ignores `patient` on QuestionnaireResponse searches: another patient's
+    answers came back and the call was a 422 (issue 11, item 14). The service now leaves out
+    what it fetched for another patient, with a warning."""
+    ex = load_clone(loaded, _example(examples, "01"), "svc-qr-mine")
+    other = load_clone(loaded, _example(examples, "01"), "svc-qr-other")
+    answers = {
+        "resourceType": "QuestionnaireResponse",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{other.patient_id}"},
+        "authored": "2026-08-01",
+    }
+    created = requests.post(
+        f"{loaded}/QuestionnaireResponse",
+        json=answers,
+        headers={"Content-Type": "application/fhir+json"},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    found = requests.get(
+        f"{loaded}/QuestionnaireResponse", params={"patient": ex.patient_id}, timeout=30
+    ).json()
+    entries = found.get("entry", [])
+    served = {(e["resource"].get("subject") or {}).get("reference") for e in entries}
+    response = _client(ex).post("/cds-services/trd-patient-view", json=_view(ex, loaded, None))
+    assert response.status_code == 200, response.text
+    summary = response.json()["cards"][-1]["summary"]
+    assert summary.startswith("TRD: regulatory met")
+    if f"Patient/{other.patient_id}" in served:  # the quirk this test is about
+        assert "data warning" in response.json()["cards"][-1]["detail"]

@@ -364,7 +364,14 @@ query_keys = st.sampled_from(
 
 @pytest.fixture(scope="module")
 def fuzz_client(server: SmartTestServer) -> TestClient:
-    return make_client(server)
+    """Thousands of launches from one address: the launch rate limit and the per-address bound
+    on pending launches (tests/security/test_flood_and_login_csrf.py) are lifted here so that
+    the random queries keep reaching the launch's checks."""
+    return make_client(
+        server,
+        service={"rate_limit_launch_per_minute": 0},
+        max_pending_launches_per_client=1_000_000,
+    )
 
 
 @given(params=st.lists(st.tuples(query_keys, query_values), max_size=5))

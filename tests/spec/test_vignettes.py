@@ -36,6 +36,8 @@ import trdfhir
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 FINDING_CODES = {
+    "behavioural-toxicity",
+    "double-depression",
     "safety-item9",
     "inadequate-dose",
     "inadequate-duration",
@@ -63,6 +65,7 @@ FINDING_CODES = {
     "unmapped-code",
 }
 SUGGESTION_CODES = {
+    "bipolar-depression-review",
     "safety-plan",
     "optimise-trial",
     "assess-adherence",
@@ -464,8 +467,11 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "findings": {"possible-bipolar", "no-psychotherapy-trial"} | NO_LABS_F,
         # neuromodulation-referral via Maudsley moderate (regulatory excluded); shared-decision
         # via TR II / ESM TRD1 / MSM moderate / Conway 1. No current trial (last ended 2025-08-01).
-        "suggestions": BASE | FAILED | TRD | {"screen-misdiagnosis", "psychotherapy-trial",
-                                              "medical-workup"},
+        # Bipolar on record (issue 12, seed 003: antidepressants can trigger mania): augment-or-
+        # switch gives way to bipolar-depression-review; assess-adherence stays.
+        "suggestions": BASE | (FAILED - {"augment-or-switch"}) | TRD
+        | {"screen-misdiagnosis", "psychotherapy-trial", "medical-workup",
+           "bipolar-depression-review"},
     },
     # ---------------------------------------------------------------------------------------------
     "09-loss-of-effect.json": {
@@ -796,12 +802,50 @@ EXPECTED: dict[str, dict[str, Any]] = {
             # A met (3 medication failures >= 28 d + CBT 155 d >= 140); C met (psychological
             # well-being 2026-09-14); D met; E met (shared decision 2026-10-26).
             gf="mammm",
-            spectrum="refractoriness",  # a failure with A, C, D and E met
+            # A, C, D and E met but B cannot be assessed: Table 3 needs A through E, so the
+            # label is "criteria met except B (not assessable)", not refractoriness; the latest
+            # trial (CBT from 2025-05-05, 19 -> 18, 5% better) reads as non-response.
+            spectrum="non-response",
             dm_score_null=False,
         ),
         "upper_bound": ub(True, 2, 3, 8, 2),
         "findings": {"chronic-episode"},  # 26 > 24; adequate CBT; labs + MDQ 2026-02-16
         # WSAS 2026-10-26: no functional-outcomes; C met: no clinimetric-assessment.
+        "suggestions": SCREEN | FAILED | TRD,
+    },
+    # ---------------------------------------------------------------------------------------------
+    # Vignette 19's history with dysthymia since 2019, CBASP instead of CBT, and an antidepressant
+    # withdrawal syndrome (local code) three days after escitalopram ended (issue 12).
+    "21-double-depression-cbasp.json": {
+        "as_of": "2026-11-01",
+        "episode": ("2024-09-01", 26),
+        "trials": [
+            T("antidepressant", "escitalopram", "2024-09-09", "2024-12-29", "adequate",
+              "non-response", "measured", cls="SSRI", days_at_dose=112),
+            T("antidepressant", "desvenlafaxine", "2025-01-06", "2025-04-27", "adequate",
+              "non-response", "measured", cls="SNRI", days_at_dose=112),
+            T("antidepressant", "mirtazapine", "2025-05-01", "2026-11-01", "adequate",
+              "non-response", "measured", cls="other", days_at_dose=550, ongoing=True),
+            # 12 CBASP sessions every 14 d, 155 d >= 140: adequate; 19 -> 18: non-response.
+            T("psychotherapy", None, "2025-05-05", "2025-10-06", "adequate",
+              "non-response", "measured", sessions=12),
+        ],
+        "stages": stages(
+            reg=True, reg_n=3, reg_diff=True, tr=2, esm="TRD2", mgh=3,
+            msm=8, msm_cat="moderate", msm_dims=dims(3, 3, 2, 0, 0),
+            conway=2, mk=True, mk_strict=True, mk_missing=set(),
+            # B: double depression (F34.1 active + F33.1 active) addressed by a failed adequate
+            # CBASP course (Guidi & Fava §5: developed for chronic depression) -> met. With A, C,
+            # D, E as in vignette 19: all five met (Table 3) -> refractoriness.
+            gf="mmmmm",
+            spectrum="refractoriness",
+            # WSAS 27 on 2026-10-26 (> 20: moderately severe or worse, Mundt 2002) -> item 2;
+            # 3 + 3 + 2 (3 failed) + 2 + 0 + 0 + 0 + 0 + 1 (CBASP) + 0 = 11, weights 1 each.
+            dm_score_null=False,
+        ),
+        "upper_bound": ub(True, 2, 3, 8, 2),
+        # double depression; withdrawal syndrome (resolved, still on record); 26 > 24 months.
+        "findings": {"chronic-episode", "double-depression", "behavioural-toxicity"},
         "suggestions": SCREEN | FAILED | TRD,
     },
     # ---------------------------------------------------------------------------------------------

@@ -20,8 +20,9 @@ from typing import Any
 import jwt
 import requests
 
-from ..client.http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, is_loopback, send
+from ..client.http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, send
 from ..errors import AuthError, FhirServerError
+from ..urls import is_loopback, parse_url
 from .keys import SigningKey
 
 log = logging.getLogger("trdfhir.auth")
@@ -58,7 +59,8 @@ def client_assertion(
 
 
 def _checked_https(url: str, what: str) -> str:
-    if not (url.startswith("https://") or (url.startswith("http://") and is_loopback(url))):
+    parsed = parse_url(url)
+    if parsed is None or not (parsed.scheme == "https" or is_loopback(url)):
         raise AuthError(f"the {what} must use https (plain http only on 127.0.0.1/localhost)")
     return url
 

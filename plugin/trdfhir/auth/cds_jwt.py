@@ -8,13 +8,18 @@ Checks, in order: `Authorization: Bearer <JWT>`; header `alg` in RS384/ES384/RS2
 of that issuer's allowed JWKS URLs; the key found by `kid` in the allow-listed JWK Set (fetched
 with requests and cached, or given inline) and of the right type for `alg`; the signature; `aud`
 equal to the exact URL called (string or list); `exp` in the future and `iat` not in the future
-(with a small leeway); `jti` present and never seen before from that issuer (replay cache, kept
-until the token expires). Any failure is an AuthError (HTTP 401) with a one-line reason. Tokens
-are never logged or echoed.
+(with a small leeway), and `exp - iat` at most `max_lifetime` (5 minutes, as CDS Hooks
+recommends) plus the leeway; `jti` present and never seen before from that issuer (replay cache,
+kept until the token expires). Any failure is an AuthError (HTTP 401) with a one-line reason; a
+replay cache full of live tokens is a BusyError (HTTP 503, retry later), never a lockout. Keys
+configured for an issuer answer first, also for a `jku` that is one of its allowed JWKS URLs (so
+a key set can be given offline for a client such as the CDS Hooks sandbox, whose tokens always
+carry a `jku`). Tokens are never logged or echoed.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import threading
@@ -22,12 +27,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 import requests
 
-from ..errors import AuthError, SettingsError
+from ..errors import AuthError, BusyError, SettingsError
+from ..urls import allowed_entry
 
 log = logging.getLogger("trdfhir.auth.cds")
 
@@ -37,6 +43,9 @@ _CURVE = {"ES256": "P-256", "ES384": "P-384"}
 MAX_TOKEN_CHARS = 16_384
 MAX_JWKS_BYTES = 1_000_000
 REFETCH_INTERVAL = 30.0  # seconds between two fetches of one JWKS URL for an unknown kid
+DEFAULT_MAX_LIFETIME = 300.0  # seconds from iat to exp (CDS Hooks: "5 minutes")
+DEFAULT_LEEWAY = 30.0
+DEFAULT_REPLAY_TOKENS_PER_SECOND = 100
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,7 +120,11 @@ class JwksCache:
 def fetch_jwks(url: str) -> Mapping[str, Any]:
     try:
         with requests.get(
-            url, timeout=(3.0, 5.0), headers={"Accept": "application/json"}, stream=True
+            url,
+            timeout=(3.0, 5.0),
+            headers={"Accept": "application/json"},
+            stream=True,
+            allow_redirects=False,  # the key set is served at the allowed URL itself
         ) as response:
             if response.status_code != 200:
                 raise reject(f"the issuer's JWKS URL answered HTTP {response.status_code}")
@@ -129,25 +142,67 @@ def fetch_jwks(url: str) -> Mapping[str, Any]:
     return data
 
 
-class ReplayCache:
-    """(iss, jti) pairs seen, each kept until its token expires."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self.max_entries = max_entries
-        self._seen: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
+class ReplayStore(Protocol):
+    """Where the verifier remembers the (iss, jti) pairs it has accepted. One process keeps them
+    in memory (ReplayCache); several workers would share one store behind this interface."""
 
     def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
+        """True the first time (remembered until `until`), False for a replay; BusyError when
+        the store is full of live tokens."""
+        ...
+
+
+class ReplayCache:
+    """(iss, jti) pairs seen, each kept until its token expires and forgotten then (a heap by
+    expiry). Sized from the longest token lifetime allowed (`for_lifetime`): every entry is gone
+    within that lifetime plus the leeways, so the cache holds at most that many seconds of
+    calls. Full of live tokens, it raises BusyError (retry once the oldest expires): it never
+    forgets a live token (that would allow a replay) and never locks clients out for good."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        if max_entries < 1:
+            raise SettingsError("the replay cache needs room for at least one token")
+        self.max_entries = max_entries
+        self._seen: dict[tuple[str, str], float] = {}
+        self._expiry: list[tuple[float, tuple[str, str]]] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_lifetime(
+        cls,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
+        leeway: float = DEFAULT_LEEWAY,
+        per_second: int = DEFAULT_REPLAY_TOKENS_PER_SECOND,
+    ) -> ReplayCache:
+        """Room for `per_second` new tokens a second: an accepted token is remembered until
+        exp + leeway, and exp <= iat + max_lifetime + leeway with iat <= now + leeway."""
+        return cls(max_entries=max(1, int(per_second * (max_lifetime + 3 * leeway))))
+
+    def __len__(self) -> int:
         with self._lock:
-            if len(self._seen) >= self.max_entries:
-                self._seen = {k: v for k, v in self._seen.items() if v > now}
-            if len(self._seen) >= self.max_entries:
-                return False  # full of live tokens: refuse rather than forget
-            expires = self._seen.get((iss, jti))
+            return len(self._seen)
+
+    def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
+        key = (iss, jti)
+        with self._lock:
+            self._forget(now)
+            expires = self._seen.get(key)
             if expires is not None and expires > now:
                 return False
-            self._seen[(iss, jti)] = until
+            if len(self._seen) >= self.max_entries:
+                raise BusyError(
+                    "too many CDS calls at once: the JWT replay cache is full; retry shortly",
+                    retry_after=self._expiry[0][0] - now,
+                )
+            self._seen[key] = until
+            heapq.heappush(self._expiry, (until, key))
             return True
+
+    def _forget(self, now: float) -> None:
+        while self._expiry and self._expiry[0][0] <= now:
+            until, key = heapq.heappop(self._expiry)
+            if self._seen.get(key) == until:
+                del self._seen[key]
 
 
 class CdsJwtVerifier:
@@ -155,15 +210,19 @@ class CdsJwtVerifier:
         self,
         issuers: Iterable[CdsIssuer],
         *,
-        leeway: float = 30.0,
+        leeway: float = DEFAULT_LEEWAY,
+        max_lifetime: float = DEFAULT_MAX_LIFETIME,
         jwks: JwksCache | None = None,
-        replay: ReplayCache | None = None,
+        replay: ReplayStore | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.issuers = {i.iss: i for i in issuers}
         self.leeway = leeway
+        self.max_lifetime = max_lifetime
         self.jwks = jwks or JwksCache()
-        self.replay = replay or ReplayCache()
+        self.replay: ReplayStore = (
+            replay if replay is not None else ReplayCache.for_lifetime(max_lifetime, leeway)
+        )
         self.now = now
 
     def verify(self, authorization: str | None, *, audience: str) -> VerifiedClient:
@@ -179,8 +238,11 @@ class CdsJwtVerifier:
         if issuer is None:
             raise reject("the issuer (iss) is not trusted")
         jku = header.get("jku")
-        if jku is not None and jku not in issuer.jwks_urls:
-            raise reject("the jku header is not an allowed JWKS URL of this issuer")
+        if jku is not None:
+            # compared as a parsed URL; the configured URL is the one fetched
+            jku = allowed_entry(jku, issuer.jwks_urls, prefix=False)
+            if jku is None:
+                raise reject("the jku header is not an allowed JWKS URL of this issuer")
         key = self._key(issuer, kid, alg, jku)
         try:
             claims = jwt.decode(
@@ -218,6 +280,10 @@ class CdsJwtVerifier:
             raise reject("the token was issued in the future (iat)")
         if nbf is not None and nbf > now + self.leeway:
             raise reject("the token is not valid yet (nbf)")
+        if exp - iat > self.max_lifetime + self.leeway:
+            raise reject(
+                f"the token's lifetime (exp - iat) is over the limit of {self.max_lifetime:g} s"
+            )
         jti = claims.get("jti")
         if not isinstance(jti, str) or not jti:
             raise reject("the jti claim must be a non-empty string")
@@ -233,9 +299,10 @@ class CdsJwtVerifier:
         )
 
     def _key(self, issuer: CdsIssuer, kid: str, alg: str, jku: str | None) -> Any:
+        # The configured keys answer first, also for an allowed jku (checked by the caller):
+        # they are the same trusted issuer's keys, held offline.
         urls = (jku,) if jku is not None else issuer.jwks_urls
-        inline = [] if jku is not None else issuer.inline_keys()
-        jwk = _find(inline, kid)
+        jwk = _find(issuer.inline_keys(), kid)
         for url in urls if jwk is None else ():
             jwk = _find(self.jwks.keys(url), kid) or _find(self.jwks.keys(url, refresh=True), kid)
             if jwk is not None:

@@ -9,8 +9,10 @@
     tokens = exchange_code(pending, code, client)            # -> TokenSet (patient, scopes, ...)
     tokens = refresh(tokens, config, client)                 # when it expires
 
-Launch state lives on the server, not in a cookie, because EHRs embed apps in iframes where
-cookies and sessionStorage are lost between the launch and the redirect (smart-cdshooks.md §5).
+Launch state lives on the server, keyed by `state`; the browser that started the launch holds a
+binding cookie the callback must return (a partitioned cookie, so it survives in an EHR's
+iframe). Pending launches are bounded overall and per client address; a full store refuses new
+launches (BusyError, 503; ThrottledError, 429 for one address) and never drops a live one.
 Granted scopes are read in v2 syntax and in v1 syntax (`patient/Observation.write` means c, u
 and d). Tokens are never logged, never put in URLs, and never shown by `repr`.
 """
@@ -26,13 +28,14 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlencode, urljoin, urlsplit
 
 import requests
 
-from ..client.http import DEFAULT_TIMEOUT, Timeout, is_loopback
-from ..errors import AuthError
+from ..client.http import DEFAULT_TIMEOUT, Timeout
+from ..errors import AuthError, BusyError, ThrottledError
+from ..urls import is_loopback, parse_url
 
 log = logging.getLogger("trdfhir.auth")
 
@@ -67,6 +70,8 @@ VERIFIER_BYTES = 64  # 86 characters of base64url; RFC 7636 allows 43-128
 DEFAULT_LAUNCH_TTL = 600.0  # seconds a launch may take from /launch to /callback
 USED_MEMORY = 3600.0  # seconds a used state is remembered, to say "already used"
 REFRESH_MARGIN = 30.0  # refresh this many seconds before the access token expires
+DEFAULT_MAX_PENDING = 10_000  # pending launches, overall
+DEFAULT_MAX_PENDING_PER_CLIENT = 50  # pending launches of one client address (a NAT: many users)
 
 
 # -- discovery -------------------------------------------------------------------------------------
@@ -96,8 +101,8 @@ def well_known_url(iss: str) -> str:
 
 def checked_url(url: str, what: str) -> str:
     """An absolute http(s) URL; plain http only on the loopback interface."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    parts = parse_url(url)
+    if parts is None:
         raise AuthError(f"the {what} is not an absolute http(s) URL")
     if parts.scheme == "http" and not is_loopback(url):
         raise AuthError(f"the {what} must use https (plain http only on 127.0.0.1/localhost)")
@@ -148,7 +153,10 @@ def discover(
     http = session or requests.Session()
     try:
         with http.get(
-            well_known_url(iss), headers={"Accept": "application/json"}, timeout=timeout
+            well_known_url(iss),
+            headers={"Accept": "application/json"},
+            timeout=timeout,
+            allow_redirects=False,  # the configuration is served at the issuer itself
         ) as response:
             if response.status_code != 200:
                 raise AuthError(
@@ -394,28 +402,64 @@ class StateError(AuthError):
         self.reason = reason  # unknown, expired, used
 
 
+class PendingLaunches(Protocol):
+    """Where pending launches wait for their callback. One process keeps them in memory
+    (LaunchStore); several workers would share one store behind this interface."""
+
+    def put(self, pending: PendingLaunch, *, client: str = "") -> None:
+        """Keep `pending` for `client` (an address); BusyError/ThrottledError when full."""
+        ...
+
+    def take(self, state: str | None) -> PendingLaunch:
+        """The launch of this state, removed; StateError if unknown, expired or used."""
+        ...
+
+
 class LaunchStore:
     """Pending launches by `state`: single use, with an expiry. Thread-safe, in memory (one
-    process; a deployment with several workers needs sticky sessions or a shared store)."""
+    process). Bounded overall (`limit`) and per client address (`per_client`): a store full of
+    live launches refuses the new one (BusyError, HTTP 503; ThrottledError, 429, for an address
+    over its share) and never evicts a live launch, so a flood cannot lock a user out of the
+    sign-in they started. Expired launches make room."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, limit: int = 10_000) -> None:
-        self._pending: dict[str, PendingLaunch] = {}
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        limit: int = DEFAULT_MAX_PENDING,
+        per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT,
+    ) -> None:
+        self._pending: dict[str, tuple[PendingLaunch, str]] = {}
         self._used: dict[str, float] = {}
         self._lock = threading.Lock()
         self._clock = clock
         self._limit = limit
+        self._per_client = per_client
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._pending)
 
-    def put(self, pending: PendingLaunch) -> None:
+    def put(self, pending: PendingLaunch, *, client: str = "") -> None:
         with self._lock:
             self._sweep()
+            now = self._clock()
+            if len(self._pending) >= self._limit:  # expired launches make room first
+                for key in [k for k, (p, _) in self._pending.items() if p.expires < now]:
+                    del self._pending[key]
+            mine = [p.expires for p, c in self._pending.values() if c == client]
+            if client and len(mine) >= self._per_client:
+                raise ThrottledError(
+                    "too many launches are waiting for their sign-in from this address; "
+                    "finish one or wait for it to expire",
+                    retry_after=min(mine) - now,
+                )
             if len(self._pending) >= self._limit:
-                oldest = min(self._pending.values(), key=lambda p: p.created)
-                del self._pending[oldest.state]
-            self._pending[pending.state] = pending
+                raise BusyError(
+                    "the app is busy: too many sign-ins are in progress; try again shortly",
+                    retry_after=min(p.expires for p, _ in self._pending.values()) - now,
+                )
+            self._pending[pending.state] = (pending, client)
 
     def take(self, state: str | None) -> PendingLaunch:
         """The launch of this state, removed so it cannot be used again; StateError if the state
@@ -424,11 +468,12 @@ class LaunchStore:
             raise StateError("the authorization response has no state", reason="unknown")
         with self._lock:
             self._sweep()
-            pending = self._pending.pop(state, None)
-            if pending is None:
+            found = self._pending.pop(state, None)
+            if found is None:
                 if state in self._used:
                     raise StateError("this authorization response was already used", reason="used")
                 raise StateError("unknown state: this launch is not ours", reason="unknown")
+            pending = found[0]
             self._used[state] = self._clock() + USED_MEMORY
             if pending.expires < self._clock():
                 raise StateError("the launch expired; launch the app again", reason="expired")
@@ -436,7 +481,7 @@ class LaunchStore:
 
     def _sweep(self) -> None:
         now = self._clock()
-        for key in [k for k, p in self._pending.items() if p.expires < now - USED_MEMORY]:
+        for key in [k for k, (p, _) in self._pending.items() if p.expires < now - USED_MEMORY]:
             del self._pending[key]
         for key in [k for k, until in self._used.items() if until < now]:
             del self._used[key]

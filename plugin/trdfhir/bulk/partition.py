@@ -6,7 +6,8 @@ the file index and line number give each resource its place in the input (its or
 patient, and where to point an error). Medication resources (no patient) go to `shared.ndjson`
 in the same format with an empty patient; other resources without a patient (Practitioner,
 Organization, ...) are counted and skipped: the evaluation never reads them. Lines that are not
-a FHIR resource of a patient are reported with their file and line and skipped.
+a FHIR resource of a patient are reported with their file and line and skipped, as are lines
+over the size limit (never parsed) and lines nested too deeply to parse.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import IO, Any
 
 from ..fhir.resource_types import R4_RESOURCE_TYPES
 from ..ingest.grouping import patient_of
-from .ndjson import InputFile, dumps, loads, read_lines
+from ..limits import DEFAULT_MAX_LINE_BYTES
+from .ndjson import InputFile, LongLine, dumps, loads, read_lines
 
 SHARED_TYPES = frozenset({"Medication"})
 _BUFFER = 1 << 16
@@ -92,9 +94,11 @@ def partition(
     buckets: int,
     errors: IO[bytes],
     progress: Callable[[int], None] | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
 ) -> PartitionStats:
     """Spread the lines of `files` over `buckets` bucket files in `work`; bad lines go to
-    `errors` as NDJSON ({"kind", "file", "line", "error"})."""
+    `errors` as NDJSON ({"kind", "file", "line", "error"}), lines over `max_line_bytes`
+    without being parsed."""
     (work / "buckets").mkdir(parents=True, exist_ok=True)
     stats = PartitionStats()
     outs: list[IO[bytes]] = [
@@ -105,7 +109,7 @@ def partition(
         with open(shared_path(work), "wb", buffering=_BUFFER) as shared:
             for f in files:
                 tell = (lambda n, base=done_bytes: progress(base + n)) if progress else None
-                _one_file(f, outs, shared, errors, stats, tell)
+                _one_file(f, outs, shared, errors, stats, tell, max_line_bytes)
                 done_bytes += f.size
     finally:
         for out in outs:
@@ -132,20 +136,26 @@ def _one_file(
     errors: IO[bytes],
     stats: PartitionStats,
     tell: Callable[[int], None] | None,
+    max_line_bytes: int,
 ) -> None:
     buckets = len(outs)
     where = b"\t%d\t" % f.index
     keys: dict[str, tuple[IO[bytes], bytes]] = {}  # patient -> (bucket file, key): a bounded cache
     by_type = stats.by_type
     lines = resources = 0
-    for number, (_offset, raw) in enumerate(read_lines(f, tell), start=1):
+    for number, (_offset, raw) in enumerate(read_lines(f, tell, max_line_bytes), start=1):
+        if isinstance(raw, LongLine):
+            lines += 1
+            message = f"the line is {raw.size} bytes, over the limit of {max_line_bytes} bytes"
+            _bad(errors, stats, f, number, message + "; not read")
+            continue
         line = raw.strip()
         if not line:
             continue
         lines += 1
         try:
             resource = loads(line)
-        except ValueError as exc:
+        except ValueError as exc:  # also a line nested too deeply to parse
             _bad(errors, stats, f, number, f"invalid JSON: {exc}")
             continue
         problem = _problem(resource)

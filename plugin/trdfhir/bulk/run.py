@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from ..errors import InputError
+from ..limits import DEFAULT_MAX_LINE_BYTES
+from ..reading import empty_report, finish_report, merge_reports
 from ..summary import CONTRACT_VERSION
-from .ndjson import InputFile, find_inputs, manifest_date
+from .ndjson import InputFile, create_new, find_inputs, manifest_date, refuse_symlinks
 from .partition import PartitionStats, partition
 from .progress import Progress
 from .worker import (
@@ -45,6 +47,7 @@ from .worker import (
     csv_columns,
     csv_line,
     init_worker,
+    reading_path,
     run_bucket,
 )
 
@@ -53,6 +56,7 @@ WORK_DIR = ".bulk-work"
 SUMMARIES = "summaries.ndjson"
 TABLE = "summaries.csv"
 ERRORS = "errors.ndjson"
+READING = "reading.json"  # the reading report (docs/real-world.md)
 FHIR_DIR = "fhir"
 BUCKET_BYTES = 24 << 20  # input bytes per bucket: a worker holds about this much
 MAX_BUCKETS = 4096
@@ -74,6 +78,7 @@ class BulkOptions:
     keep_work: bool = False
     progress: bool = True
     stream: TextIO | None = None  # progress and the closing report (default stderr)
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES  # longer lines are error rows, never parsed
 
 
 @dataclass
@@ -101,9 +106,8 @@ def _say(stream: TextIO, message: str) -> None:
 
 def _atomic_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-        f.write("\n")
+    with create_new(tmp) as f:
+        f.write(json.dumps(data, indent=1, sort_keys=True).encode("utf-8") + b"\n")
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -118,6 +122,7 @@ def _params(opts: BulkOptions, files: list[InputFile], as_of: date) -> dict[str,
         "fhir": opts.fhir,
         "mappings": str(Path(opts.mappings).resolve()) if opts.mappings else None,
         "overrides": {k: opts.overrides[k] for k in sorted(opts.overrides)},
+        "max_line_bytes": opts.max_line_bytes,
         "contract": CONTRACT_VERSION,
         "version": __version__,
     }
@@ -142,10 +147,13 @@ def _raise_open_files_limit() -> None:
 
 
 def _outputs(out: Path) -> list[Path]:
+    """Every entry a run writes in the output folder (its temporary names are created new by
+    create_new, so a link planted there is replaced, never followed)."""
     return [
         out / SUMMARIES,
         out / TABLE,
         out / ERRORS,
+        out / READING,
         out / FHIR_DIR,
         out / WORK_DIR,
         out / STATE_FILE,
@@ -168,6 +176,10 @@ def run_bulk(opts: BulkOptions) -> BulkReport:
     if out.resolve() == Path(opts.input).resolve():
         raise InputError("the output directory must not be the input directory")
     out.mkdir(parents=True, exist_ok=True)
+    outputs = _outputs(out)
+    refuse_symlinks([*outputs, out / FHIR_DIR / "Device.ndjson"])
+    if opts.max_line_bytes < 1:
+        raise InputError("the line size limit must be at least 1 byte")
     if opts.restart:
         _clear(out)
     state_path = out / STATE_FILE
@@ -255,9 +267,14 @@ def _partition(
     total = sum(f.size for f in files)
     bar = Progress("partition", total, "B", stream=stream, enabled=opts.progress)
     t0 = time.perf_counter()
-    with open(work / "errors-partition.ndjson", "wb") as errors:
+    with create_new(work / "errors-partition.ndjson") as errors:
         stats: PartitionStats = partition(
-            files, work, state["buckets"], errors, progress=bar.update
+            files,
+            work,
+            state["buckets"],
+            errors,
+            progress=bar.update,
+            max_line_bytes=opts.max_line_bytes,
         )
     bar.finish(f"{stats.resources:,} resources, {stats.bad_lines} bad lines")
     state["timings"]["partition"] = round(time.perf_counter() - t0, 3)
@@ -352,7 +369,7 @@ def _merge_parts(paths: list[Path], target: Path, header: bytes = b"") -> int:
     """Merge part files sorted by key into `target` (keys dropped), atomically."""
     tmp = target.with_name(target.name + ".tmp")
     count = 0
-    with open(tmp, "wb", buffering=1 << 20) as out:
+    with create_new(tmp) as out:
         out.write(header)
         for _key, rest in heapq.merge(*(_keyed(p) for p in paths), key=lambda item: item[0]):
             out.write(rest)
@@ -377,6 +394,7 @@ def _merge(
     header = csv_line(csv_columns())
     _merge_parts(part("csv"), out / TABLE, header=header)
     _merge_errors(out, work, part("errors"))
+    _merge_reading(out, [reading_path(work, b) for b in buckets])
     if opts.fhir:
         fhir = out / FHIR_DIR
         if fhir.exists():
@@ -386,14 +404,23 @@ def _merge(
         for rtype in types:
             _merge_parts(part(f"fhir.{rtype}"), fhir / f"{rtype}.ndjson")
         if state.get("device"):
-            (fhir / "Device.ndjson").write_bytes(state["device"].encode("utf-8") + b"\n")
+            with create_new(fhir / "Device.ndjson") as device:
+                device.write(state["device"].encode("utf-8") + b"\n")
     state["timings"]["merge"] = round(time.perf_counter() - t0, 3)
+
+
+def _merge_reading(out: Path, paths: list[Path]) -> None:
+    report = empty_report()
+    for path in paths:
+        if path.exists():
+            report = merge_reports(report, json.loads(path.read_bytes()))
+    _atomic_json(out / READING, finish_report(report))
 
 
 def _merge_errors(out: Path, work: Path, parts: list[Path]) -> None:
     target = out / ERRORS
     tmp = target.with_name(target.name + ".tmp")
-    with open(tmp, "wb") as f:
+    with create_new(tmp) as f:
         first = work / "errors-partition.ndjson"
         if first.exists():
             with open(first, "rb") as src:

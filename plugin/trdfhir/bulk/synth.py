@@ -21,7 +21,11 @@ What a patient gets (rates are per patient unless said otherwise):
   (CPT + SNOMED modality), occasional ECT and rTMS;
 - PHQ-9 totals every 2-8 weeks following a trajectory driven by each trial's effect, a few
   positive item-9 answers; TSH, vitamin D, HbA1c and blood pressure Observations; Encounters;
-- a little realistic noise: entered-in-error resources and statements without a date.
+- a little realistic noise: entered-in-error resources and statements without a date;
+- real-world dialects (DIALECT_RATES, docs/real-world.md), drawn from a random stream of their
+  own: sig text only, unitless tablet counts of a product, orders without supply, self-reported
+  plans, PHQ-9 as NLM LHC-Forms QuestionnaireResponses, SNOMED-only MDD diagnoses, CBT as a
+  Synthea CarePlan activity, deceased patients.
 """
 
 from __future__ import annotations
@@ -170,6 +174,8 @@ def build_catalog(maps: Mappings | None = None) -> Catalog:
     maps = maps or load_mappings()
     products: dict[str, list[Product]] = {}
     for (system, code), item in maps.products.items():
+        if (system, code) in maps.valueset_medications:
+            continue  # the hand-made products only: the synthetic population stays the same
         if system == RXNORM and item.unit in ("tablet", "capsule"):
             unit = item.unit
             display = f"{item.ingredient} {item.strength_mg:g} MG Oral {unit.capitalize()}"
@@ -261,7 +267,44 @@ def patient_resources(index: int, seed: int, as_of: date, catalog: Catalog) -> l
     _other_medications(p, onset)
     if rng.random() < 0.004:  # a recorded-in-error resource
         p.out[-1] = {**p.out[-1], "status": "entered-in-error"}
+    # Functional ratings draw from their own generator, after everything else, so the rest of
+    # the population is the same as before they were added.
+    ratings = random.Random(f"trd-fhir-synth-functional:{seed}:{index}")  # noqa: S311 - synthetic
+    _functional_ratings(p, onset, ratings)
+    _dialects(p, random.Random(f"trd-fhir-synth-dialect:{seed}:{index}"))  # noqa: S311
     return p.out
+
+
+_FUNCTIONAL_SYSTEM = "http://trd-fhir.org/fhir/CodeSystem/local"
+# (code, display, share of patients, lowest, highest): WSAS totals 0-40; Q-LES-Q-SF and WPAI as
+# percentages. Values are spread over the whole range, not drawn from any published distribution.
+_FUNCTIONAL = (
+    ("wsas", "Work and Social Adjustment Scale", 0.45, 0, 40),
+    (
+        "q-les-q",
+        "Quality of Life Enjoyment and Satisfaction Questionnaire - Short Form",
+        0.2,
+        15,
+        85,
+    ),
+    ("wpai", "Work Productivity and Activity Impairment: overall work impairment (%)", 0.1, 0, 90),
+)
+
+
+def _functional_ratings(p: _Patient, onset: int, rng: random.Random) -> None:
+    """WSAS, Q-LES-Q-SF and WPAI values for part of the population (about 45%, 20% and 10%),
+    one to three each, dated in the episode."""
+    for code, display, share, low, high in _FUNCTIONAL:
+        if rng.random() >= share:
+            continue
+        for _ in range(rng.randint(1, 3)):
+            day = min(p.as_of - 1, onset + rng.randint(0, max(0, p.as_of - onset - 1)))
+            concept = {
+                "coding": [{"system": _FUNCTIONAL_SYSTEM, "code": code, "display": display}],
+                "text": display,
+            }
+            value = {"valueInteger": rng.randint(low, high)}
+            _observation(p, "survey", concept, day, value)
 
 
 def _patient(p: _Patient) -> None:
@@ -829,6 +872,254 @@ class SynthResult:
     patients: int
     counts: dict[str, int]
     files: list[str]
+
+
+# -- real-world dialects (docs/real-world.md) --------------------------------------------------
+# A share of each patient's records is rewritten in the shapes real systems write, with a random
+# stream of its own, so the clinical story (the main stream) is the same as without them.
+
+DIALECT_RATES = {
+    "sig-text-only": 0.08,  # per medication record: only dosage text, as many EHR exports
+    "tablet-count": 0.10,  # per product record: a unitless tablet count (Synthea's {"value": 1})
+    "no-supply": 0.15,  # per MedicationRequest: an order without dispenseRequest
+    "self-reported": 0.05,  # per MedicationRequest: a US Core self-reported plan
+    "lhc-forms": 0.15,  # per patient: PHQ-9 as NLM LHC-Forms QuestionnaireResponses
+    "snomed-only": 0.15,  # per patient: the MDD diagnosis coded in SNOMED CT only
+    "careplan-cbt": 0.05,  # per patient: CBT recorded as a Synthea CarePlan activity
+    "deceased": 0.02,  # per patient: Patient.deceasedDateTime
+}
+_SNOMED_MDD = {
+    "F32": (SNOMED, "36923009", "Major depression, single episode"),
+    "F33": (SNOMED, "66344007", "Recurrent major depression"),
+}
+_LHC_ITEMS = (
+    "44250-9",
+    "44255-8",
+    "44259-0",
+    "44254-1",
+    "44251-7",
+    "44258-2",
+    "44252-5",
+    "44253-3",
+    "44260-8",
+)
+_LA = (
+    ("LA6568-5", "Not at all"),
+    ("LA6569-3", "Several days"),
+    ("LA6570-1", "More than half the days"),
+    ("LA6571-9", "Nearly every day"),
+)
+_MED_TYPES = ("MedicationStatement", "MedicationRequest", "MedicationDispense")
+_MH_PLAN = "Mental health care plan (record artifact)"
+
+
+def _dialects(p: _Patient, rng: random.Random) -> None:
+    """Rewrite part of the patient's records in real shapes (DIALECT_RATES)."""
+    r = DIALECT_RATES
+    for i, res in enumerate(p.out):
+        if res.get("resourceType") in _MED_TYPES:
+            p.out[i] = _medication_dialect(res, rng)
+    if rng.random() < r["snomed-only"]:
+        _snomed_only(p)
+    if rng.random() < r["lhc-forms"]:
+        _lhc_forms(p, rng)
+    if rng.random() < r["careplan-cbt"]:
+        _careplan_cbt(p, rng)
+    if rng.random() < r["deceased"]:
+        _deceased(p, rng)
+
+
+def _dosages(res: Json) -> tuple[str, list[Json]] | None:
+    key = "dosage" if res.get("resourceType") == "MedicationStatement" else "dosageInstruction"
+    items = res.get(key)
+    return (key, items) if isinstance(items, list) and items else None
+
+
+def _medication_dialect(res: Json, rng: random.Random) -> Json:
+    r = DIALECT_RATES
+    out = dict(res)
+    found = _dosages(out)
+    if found is not None:
+        key, items = found
+        first = items[0]
+        qty = (first.get("doseAndRate") or [{}])[0].get("doseQuantity")
+        if qty is not None and rng.random() < r["sig-text-only"]:
+            out[key] = [{"sequence": 1, "text": _sig(first, qty)}]
+        elif (
+            qty is not None
+            and qty.get("unit") in ("tablet", "capsule")
+            and rng.random() < r["tablet-count"]
+        ):
+            dose = {"doseAndRate": [{"doseQuantity": {"value": qty["value"]}}]}
+            out[key] = [{**first, **dose}]
+    if out.get("resourceType") == "MedicationRequest":
+        roll = rng.random()
+        if roll < r["self-reported"]:
+            out = {**out, "intent": "plan", "reportedBoolean": True}
+            out.pop("dispenseRequest", None)
+        elif roll < r["self-reported"] + r["no-supply"]:
+            out.pop("dispenseRequest", None)
+    return out
+
+
+def _sig(dosage: Json, qty: Json) -> str:
+    """Sig text as EHRs print it: 'Take 1 tablet by mouth daily.', 'Take 50 mg by mouth twice
+    daily.'"""
+    per_day = ((dosage.get("timing") or {}).get("repeat") or {}).get("frequency", 1)
+    when = "daily" if per_day == 1 else "twice daily"
+    value = qty["value"]
+    if qty.get("unit") in ("tablet", "capsule"):
+        unit = qty["unit"] + ("s" if value != 1 else "")
+        return f"Take {value:g} {unit} by mouth {when}."
+    return f"Take {value:g} mg by mouth {when}."
+
+
+def _snomed_only(p: _Patient) -> None:
+    for i, res in enumerate(p.out):
+        if res.get("resourceType") != "Condition":
+            continue
+        coding = res["code"]["coding"][0]
+        code = str(coding.get("code"))
+        snomed = _SNOMED_MDD.get(code[:3]) if coding.get("system") == ICD10CM else None
+        if snomed is None or code in ("F32.3", "F33.3"):  # psychotic features: kept in ICD-10
+            continue
+        system, value, display = snomed
+        concept = {
+            "coding": [{"system": system, "code": value, "display": display}],
+            "text": display,
+        }
+        p.out[i] = {**res, "code": concept}
+
+
+def _lhc_forms(p: _Patient, rng: random.Random) -> None:
+    """Each PHQ-9 total Observation (with its item Observations of that day) becomes one LHC-Forms
+    QuestionnaireResponse: nine items nested in the panel group, prefixed LOINC linkIds, LA answer
+    codes, the total as a calculated item. An item 9 answer of that day is kept as item 9."""
+    by_day: dict[str, list[int]] = {}
+    for i, res in enumerate(p.out):
+        if res.get("resourceType") == "Observation":
+            codes = [c.get("code") for c in res.get("code", {}).get("coding", [])]
+            if codes and (codes[0] == "44261-6" or codes[0] in _LHC_ITEMS):
+                by_day.setdefault(res["effectiveDateTime"], []).append(i)
+    replaced: dict[int, Json | None] = {}
+    for day, indices in by_day.items():
+        total_at = next(
+            (i for i in indices if p.out[i]["code"]["coding"][0]["code"] == "44261-6"), None
+        )
+        if total_at is None:
+            continue
+        total = int(p.out[total_at]["valueQuantity"]["value"])
+        item9 = 0
+        for i in indices:
+            if _code0(p.out[i]) == "44260-8":
+                item9 = 0 if "valueInteger" in p.out[i] else 1  # "Several days" is 1
+        if not 0 <= total - item9 <= 24:  # nine items cannot give this total: left as written
+            continue
+        values = [*_spread(max(0, total - item9), rng), item9]
+        replaced.update({i: None for i in indices})
+        replaced[total_at] = _questionnaire_response(p, p.out[total_at], day, values)
+    kept: list[Json] = []
+    for i, res in enumerate(p.out):
+        new = replaced.get(i, res)
+        if new is not None:
+            kept.append(new)
+    p.out = kept
+
+
+def _code0(res: Json) -> Any:
+    return res["code"]["coding"][0]["code"]
+
+
+def _spread(total: int, rng: random.Random) -> list[int]:
+    """Eight item values of 0-3 summing to `total` (at most 24)."""
+    values = [0] * 8
+    left = min(total, 24)
+    while left:
+        k = rng.randrange(8)
+        if values[k] < 3:
+            values[k] += 1
+            left -= 1
+    return values
+
+
+def _questionnaire_response(p: _Patient, total_obs: Json, day: str, values: list[int]) -> Json:
+    items = [
+        {
+            "linkId": f"/44249-1/{code}",
+            "answer": [{"valueCoding": {"system": LOINC, "code": _LA[v][0], "display": _LA[v][1]}}],
+        }
+        for code, v in zip(_LHC_ITEMS, values, strict=True)
+    ]
+    items.append({"linkId": "/44249-1/44261-6", "answer": [{"valueDecimal": sum(values)}]})
+    qr: Json = {
+        "resourceType": "QuestionnaireResponse",
+        "id": total_obs["id"].replace("-obs-", "-qr-"),
+        "questionnaire": "http://loinc.org/q/44249-1",
+        "status": "completed",
+        "subject": p.subject,
+        "authored": f"{day}T10:00:00Z",
+        "item": [
+            {"linkId": "/44249-1", "text": "PHQ-9 quick depression assessment panel", "item": items}
+        ],
+    }
+    if "encounter" in total_obs:
+        qr["encounter"] = total_obs["encounter"]
+    return qr
+
+
+def _careplan_cbt(p: _Patient, rng: random.Random) -> None:
+    onset = min(
+        (
+            date.fromisoformat(r["onsetDateTime"]).toordinal()
+            for r in p.out
+            if r.get("resourceType") == "Condition"
+        ),
+        default=p.as_of - 365,
+    )
+    start = min(p.as_of - 30, max(onset, p.as_of - 900) + rng.randint(0, 200))
+    done = rng.random() < 0.6
+    period: Json = {"start": f"{_day(start)}T16:51:27+00:00"}
+    if done:
+        period["end"] = f"{_day(min(p.as_of - 1, start + rng.randint(60, 200)))}T16:51:27+00:00"
+    status = "completed" if done else "in-progress"
+
+    def activity(code: str, display: str) -> Json:
+        concept = {
+            "coding": [{"system": SNOMED, "code": code, "display": display}],
+            "text": display,
+        }
+        return {"detail": {"code": concept, "status": status}}
+
+    p.out.append(
+        {
+            "resourceType": "CarePlan",
+            "id": p.next_id("cp"),
+            "status": "completed" if done else "active",
+            "intent": "order",
+            "category": [
+                {
+                    "coding": [
+                        {
+                            "system": SNOMED,
+                            "code": "718347000",
+                            "display": "Mental health care plan (record artifact)",
+                        }
+                    ]
+                }
+            ],
+            "subject": p.subject,
+            "period": period,
+            "activity": [
+                activity("385724002", "Coping support management"),
+                activity("228557008", "Cognitive and behavioral therapy"),
+            ],
+        }
+    )
+
+
+def _deceased(p: _Patient, rng: random.Random) -> None:
+    died = p.as_of - rng.randint(1, 120)
+    p.out[0] = {**p.out[0], "deceasedDateTime": f"{_day(died)}T03:14:00Z"}
 
 
 class _Writers:

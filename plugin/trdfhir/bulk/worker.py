@@ -26,9 +26,10 @@ from ..assessment import evaluate
 from ..errors import InputError, TrdFhirError
 from ..fhir.values import reference_target
 from ..mappings import Mappings, load_mappings
+from ..reading import empty_report, merge_reports, reading_report
 from ..settings import Settings
 from ..staging import MODELS
-from .ndjson import dumps, loads
+from .ndjson import create_new, dumps, loads
 from .partition import bucket_path, shared_path
 
 Json = dict[str, Any]
@@ -188,6 +189,7 @@ class Worker:
         self.now = datetime.fromisoformat(config.now) if config.now else None
         self.shared = self._load_shared()
         self.emit: Any = None
+        self.reading: dict[str, Any] = empty_report()
         if config.fhir:
             from ..emit import emit_bundle
 
@@ -210,9 +212,11 @@ class Worker:
         result = BucketResult(bucket)
         groups = self._read_bucket(bucket)
         parts = _Parts(self.work, bucket)
+        self.reading = empty_report()
         try:
             for key in sorted(groups):
                 self._patient(key, groups[key], parts, result)
+            write_reading(self.work, bucket, self.reading)
             parts.commit()
         finally:
             parts.close()
@@ -263,6 +267,7 @@ class Worker:
             return
         parts.summary(key, dumps(summary))
         parts.csv(key, csv_line(csv_row(summary)))
+        self.reading = merge_reports(self.reading, reading_report(assessment))
         if self.emit is not None and self.now is not None:
             self._fhir(key, assessment, parts, result)
 
@@ -312,6 +317,19 @@ class Worker:
             parts.fhir_line(rtype, key, dumps(resource))
 
 
+def reading_path(work: Path, bucket: int) -> Path:
+    return work / "parts" / f"b{bucket:05d}.reading.json"
+
+
+def write_reading(work: Path, bucket: int, report: dict[str, Any]) -> None:
+    """The bucket's reading report (merged into reading.json by run.py), written whole or not."""
+    path = reading_path(work, bucket)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(dumps(report))
+    os.replace(tmp, path)
+
+
 class _Parts:
     """The part files of one bucket: `<key>\\t<line>` lines, sorted by key; renamed into place
     by commit()."""
@@ -326,7 +344,7 @@ class _Parts:
     def _file(self, name: str) -> IO[bytes]:
         f = self.files.get(name)
         if f is None:
-            f = open(self.dir / f"{self.stem}.{name}.tmp", "wb", buffering=1 << 16)
+            f = create_new(self.dir / f"{self.stem}.{name}.tmp")
             self.files[name] = f
         return f
 

@@ -21,8 +21,9 @@ import requests
 
 from ..auth.base import Auth
 from ..errors import AuthError, FhirServerError
+from ..urls import is_loopback, origin_of
 from .capabilities import Capabilities, parse_capabilities
-from .http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, is_loopback, origin_of, send
+from .http import DEFAULT_TIMEOUT, RetryPolicy, Timeout, send
 
 log = logging.getLogger("trdfhir.client")
 
@@ -181,8 +182,10 @@ class FhirClient:
         headers: Mapping[str, str] | None = None,
         idempotent: bool | None = None,
         what: str | None = None,
+        stream: bool = False,
     ) -> requests.Response:
-        """One interaction; returns a response with status < 400 or raises."""
+        """One interaction; returns a response with status < 400 or raises. `stream`: the body
+        is left unread (for downloads: iterate it, then close the response)."""
         method = method.upper()
         url = self.url(path_or_url)
         what = what or describe(method, self.base, url)
@@ -208,6 +211,7 @@ class FhirClient:
                 data=data,
                 sleep=self._sleep,
                 clock=self._clock,
+                stream=stream,
             )
             self.requests_sent += exchange.attempts
             response = exchange.response

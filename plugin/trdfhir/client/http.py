@@ -18,18 +18,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin
 
 import requests
 from urllib3.exceptions import NewConnectionError
 
 from .. import logsafety
 from ..errors import FhirServerError
+from ..urls import is_loopback as is_loopback
+from ..urls import origin_of, same_origin
 
 log = logging.getLogger("trdfhir.client")
 logsafety.install()  # urllib3 logs request URLs, which carry patient ids
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+MAX_REDIRECTS = 5
 # Statuses that say the server did not act on the request: safe to retry even a plain POST.
 NOT_ACTED_STATUSES = frozenset({429, 503})
 
@@ -72,16 +76,6 @@ def retry_after_seconds(value: str | None, now: datetime | None = None) -> float
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def is_loopback(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def _never_sent(exc: requests.ConnectionError) -> bool:
@@ -128,6 +122,7 @@ def send(
     json_body: Any = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    stream: bool = False,
 ) -> Exchange:
     """Send with bounded retries. Returns the final response whatever its status; raises
     FhirServerError (status None) when the server could not be reached or never answered.
@@ -138,14 +133,17 @@ def send(
         attempt += 1
         begun = clock()
         try:
-            response = session.request(
+            response = _request_on_this_origin(
+                session,
                 method,
                 url,
+                what=what,
                 params=params,
                 data=data,
-                json=json_body,
+                json_body=json_body,
                 headers=dict(headers()) if headers else None,
                 timeout=timeout,
+                stream=stream,
             )
         except requests.RequestException as exc:
             failure = _network_failure(exc, timeout, origin_of(url))
@@ -179,6 +177,51 @@ def send(
                 sleep(wait)
                 continue
         return Exchange(response=response, attempts=attempt, seconds=clock() - start)
+
+
+def _request_on_this_origin(
+    session: requests.Session,
+    method: str,
+    url: str,
+    *,
+    what: str,
+    params: Any,
+    data: Any,
+    json_body: Any,
+    headers: dict[str, str] | None,
+    timeout: Timeout,
+    stream: bool = False,
+) -> requests.Response:
+    """One request, following redirects only within the origin of `url` (at most
+    MAX_REDIRECTS); a redirect to another origin is a FhirServerError, so credentials, patient
+    ids in the path and bodies never reach a server nobody allowed."""
+    current = url
+    for _ in range(MAX_REDIRECTS + 1):
+        response = session.request(
+            method,
+            current,
+            params=params,
+            data=data,
+            json=json_body,
+            headers=headers,
+            timeout=timeout,
+            allow_redirects=False,
+            stream=stream,
+        )
+        location = response.headers.get("Location")
+        if response.status_code not in REDIRECT_STATUSES or not location:
+            return response
+        response.close()
+        target = urljoin(current, location)
+        if not same_origin(target, url):
+            raise FhirServerError(
+                f"{what}: the server sent a redirect to another origin "
+                f"({origin_of(target)}); not following it"
+            )
+        current, params = target, None
+        if response.status_code == 303 or (response.status_code in (301, 302) and method == "POST"):
+            method, data, json_body = "GET", None, None
+    raise FhirServerError(f"{what}: more than {MAX_REDIRECTS} redirects; stopped")
 
 
 def _room(

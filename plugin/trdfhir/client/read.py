@@ -23,6 +23,7 @@ from typing import Any
 from ..errors import FhirServerError, InputError
 from ..fhir.values import reference_target
 from ..ingest.grouping import patient_of
+from ..urls import url_allowed
 from .core import FhirClient
 
 log = logging.getLogger("trdfhir.client")
@@ -173,7 +174,7 @@ def _missing_medications(
             continue
         ref = r.get("medicationReference")
         raw = ref.get("reference") if isinstance(ref, dict) else None
-        if not isinstance(raw, str) or (("://" in raw) and not raw.startswith(client.base + "/")):
+        if not isinstance(raw, str) or ("://" in raw and not url_allowed(raw, (client.base,))):
             continue  # absent, contained, or on another server: never followed with our token
         target = reference_target(ref)
         if target and target.startswith("Medication/"):

@@ -1,6 +1,7 @@
 """evaluate every patient of a Bulk Data export (NDJSON files) on all cores
 
     trd-fhir bulk --input export/ --output results/ [--workers N] [--as-of DATE] [--fhir]
+    trd-fhir bulk --fhir-base URL --output results/ [--group ID] [--write]   # docs/bulk-export.md
 
 Reads every `.ndjson` and `.ndjson.gz` file of --input once, groups the resources by patient
 through bucket files on disk (memory stays flat whatever the size of the export), evaluates the
@@ -25,10 +26,13 @@ from pathlib import Path
 
 from ..bulk.run import BulkOptions, run_bulk
 from ..errors import EXIT_INTERNAL, InputError
+from ..limits import DEFAULT_MAX_LINE_BYTES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", required=True, metavar="DIR", help="the Bulk Data export")
+    parser.add_argument(
+        "--input", metavar="DIR", help="the Bulk Data export (or --fhir-base: export it first)"
+    )
     parser.add_argument("--output", required=True, metavar="DIR", help="where results go")
     parser.add_argument(
         "--workers", type=int, default=0, metavar="N", help="processes (default: every core)"
@@ -50,9 +54,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--buckets", type=int, metavar="K", help="number of buckets (default: from the input size)"
     )
+    parser.add_argument(
+        "--max-line-bytes",
+        type=int,
+        default=DEFAULT_MAX_LINE_BYTES,
+        metavar="N",
+        help="a longer NDJSON line is an error row, never parsed "
+        f"(default {DEFAULT_MAX_LINE_BYTES:,})",
+    )
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --output")
     parser.add_argument("--keep-work", action="store_true", help="keep the bucket files")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    _remote_arguments(parser)
+
+
+def _remote_arguments(parser: argparse.ArgumentParser) -> None:
+    """--fhir-base: export from a server first (bulk/remote.py), incrementally; --write."""
+    from .export import add_access_arguments, add_export_arguments
+
+    remote = parser.add_argument_group("from a FHIR server (instead of --input)")
+    remote.add_argument("--fhir-base", metavar="URL", help="run $export on this server first")
+    remote.add_argument(
+        "--write", action="store_true", help="write each assessment back to that server"
+    )
+    remote.add_argument(
+        "--batch-entries",
+        type=int,
+        default=200,
+        metavar="N",
+        help="with --write: at most N entries per transaction (200)",
+    )
+    add_export_arguments(remote)
+    add_access_arguments(parser)
 
 
 def _date(value: str | None) -> date | None:
@@ -81,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set or [], args.settings)
     # Check the mappings and settings here, once, before any worker starts.
     load_mappings(args.mappings).settings.with_overrides(overrides)
+    if args.fhir_base:
+        from ..bulk.remote import run_remote
+
+        return run_remote(args, overrides)
+    if not args.input:
+        raise InputError("give --input DIR (an export on disk) or --fhir-base URL")
+    if args.write:
+        raise InputError("--write needs --fhir-base (the server to write to)")
     report = run_bulk(
         BulkOptions(
             input=Path(args.input),
@@ -95,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
             restart=args.restart,
             keep_work=args.keep_work,
             progress=not args.quiet,
+            max_line_bytes=args.max_line_bytes,
         )
     )
     return EXIT_INTERNAL if report.internal else 0

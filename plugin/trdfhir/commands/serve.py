@@ -78,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"trd-fhir service on http://{args.host}:{args.port}\n")
     for line in faces(base, smart_app=state.smart_app, fhir_base=settings.fhir_base_url):
         out.write(f"  {line}\n")
+    if settings.subscription_secret:
+        out.write(f"  FHIR notifications POST {base}/subscriptions/notify (trd-fhir subscribe)\n")
     out.flush()
     if settings.cds_auth_required and not settings.cds_issuers:
         sys.stderr.write(
@@ -87,5 +89,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stderr.flush()
     own_log(args.log_level)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
+    # sent by anyone connecting from 127.0.0.1; the rate limits use `forwarded_header` only.
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
     return 0

@@ -109,7 +109,7 @@ def sync_patient(
     result.assessment = evaluate(
         result.record.bundle(client.base), as_of=as_of, settings=settings, mappings=mappings
     )
-    if not write:
+    if not write or result.assessment.deceased:  # nothing is written for a deceased patient
         return result
     emit = emitter or emit_bundle
     result.bundle = emit(result.assessment, now=now or datetime.now(UTC))

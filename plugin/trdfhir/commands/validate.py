@@ -4,7 +4,8 @@
 
 Runs the four checks of trdfhir.fhir.conformance. Prints one line per issue (text), or an
 OperationOutcome (json). Exit 0 when there is no error, 2 when there is one; input that is not
-JSON or not a FHIR resource is a one-line error (exit 2).
+JSON, not a FHIR resource, or nested deeper than the library's depth limit (100 objects/arrays,
+checked before any check reads it) is a one-line error (exit 2).
 """
 
 from __future__ import annotations
@@ -15,8 +16,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..errors import EXIT_INPUT, EXIT_OK, InputError
+from ..errors import EXIT_INPUT, EXIT_OK, InputError, LimitError
 from ..fhir.conformance import Issue, operation_outcome, validate
+from ..limits import DEFAULT_MAX_DEPTH, json_depth_exceeds
+
+_TOO_DEEP = "nests JSON objects/arrays more than {} levels deep"
+
+
+def _loads(text: str, label: str, where: str | None) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:  # deeper than the parser can go
+        raise LimitError(f"{label} {_TOO_DEEP.format(DEFAULT_MAX_DEPTH)}", location=where) from None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +54,7 @@ def read_documents(path: str) -> list[Any]:
     if not text.strip():
         raise InputError(f"{label} is empty")
     try:
-        documents = [json.loads(text)]
+        documents = [_loads(text, label, None)]
     except json.JSONDecodeError as whole:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
         if len(lines) < 2:
@@ -54,16 +65,18 @@ def read_documents(path: str) -> list[Any]:
         documents = []
         for n, line in lines:
             try:
-                documents.append(json.loads(line))
+                documents.append(_loads(line, label, f"line {n}"))
             except json.JSONDecodeError as exc:
                 raise InputError(
                     f"{label} is neither JSON nor NDJSON: {exc.msg}",
                     location=f"line {n}, column {exc.colno}",
                 ) from None
     for n, doc in enumerate(documents, start=1):
+        where = f"line {n}" if len(documents) > 1 else None
         if not isinstance(doc, dict) or not isinstance(doc.get("resourceType"), str):
-            where = f"line {n}" if len(documents) > 1 else None
             raise InputError(f"{label} is not a FHIR resource (no resourceType)", location=where)
+        if json_depth_exceeds(doc, DEFAULT_MAX_DEPTH):
+            raise LimitError(f"{label} {_TOO_DEEP.format(DEFAULT_MAX_DEPTH)}", location=where)
     return documents
 
 

@@ -114,6 +114,12 @@ def emit_bundle(
     the server ("Device/123") instead of the conditional create of the plugin's Device; version:
     the software version to record (default: this package's).
     """
+    if assessment.deceased:
+        raise InputError(
+            "the patient has died"
+            + (f" ({assessment.record.death.isoformat()})" if assessment.record.death else "")
+            + ": trd-fhir writes nothing back for a deceased patient"
+        )
     if version is None:
         from .. import __version__
 

@@ -1,5 +1,7 @@
 """The suggestions as one draft CarePlan (profile trd-suggestion-careplan): intent `proposal`,
-one activity per suggestion, `supportingInfo` pointing at the stage Observations.
+one activity per suggestion (its cautions as `progress` notes), then, for a suggestion with a
+sequential plan (Guidi & Fava 2024 Table 4), one activity per step in order, each conditional on
+the previous one and timed relative to it; `supportingInfo` pointing at the stage Observations.
 
 One current draft per patient: its identifier is stable per patient and it is written with a
 conditional update on that identifier and `status=draft`, so a changed assessment replaces the
@@ -11,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date
 
-from ..model import Diagnosis, Episode, Suggestion
+from ..model import Diagnosis, Episode, PlanStep, Suggestion
 from .codes import concept
 from .common import Json, WriteContext, Written
 from .ids import (
@@ -62,7 +64,35 @@ def activity(s: Suggestion) -> Json:
         "status": "not-started",
         "description": s.text,
     }
-    return {"detail": detail}
+    out: Json = {"detail": detail}
+    if s.cautions:
+        out["progress"] = [
+            {"text": f"Caution ({c.code}): {c.text}. Source: {c.source}."} for c in s.cautions
+        ]
+    return out
+
+
+def plan_activity(s: Suggestion, step: PlanStep, total: int) -> Json:
+    """One step of a sequential plan: ordered, conditional on the previous step, timed relative
+    to it (scheduledString), never a date or an order."""
+    after = "the plan starts" if step.step == 1 else f"step {step.step - 1} succeeded"
+    detail: Json = {
+        "extension": [{"url": SOURCE_EXTENSION, "valueString": step.source}],
+        "code": concept(step.code),
+        "reasonCode": [{"text": f"{s.code} (step {step.step} of {total}): {s.reason}"}],
+        "status": "not-started",
+        "scheduledString": step.timing,
+        "description": f"Step {step.step} of {total}: {step.text}",
+    }
+    notes = [
+        f"Only if: {step.condition} (after {after}). A step of a plan to consider, not an order.",
+        *(f"Caution ({c.code}): {c.text}. Source: {c.source}." for c in s.cautions),
+    ]
+    return {"detail": detail, "progress": [{"text": n} for n in notes]}
+
+
+def activities(s: Suggestion) -> list[Json]:
+    return [activity(s), *(plan_activity(s, p, len(s.plan)) for p in s.plan)]
 
 
 def careplan(
@@ -92,7 +122,7 @@ def careplan(
     if stage_refs:
         resource["supportingInfo"] = list(stage_refs)
     if suggestions:
-        resource["activity"] = [activity(s) for s in suggestions]
+        resource["activity"] = [a for s in suggestions for a in activities(s)]
     # The draft is replaced in place (a conditional update on a stable identifier); a tag of its
     # content, without the clock, lets a writer tell an unchanged draft from a changed one.
     content = digest("careplan", {k: v for k, v in resource.items() if k != "created"})

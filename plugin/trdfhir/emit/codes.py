@@ -122,7 +122,15 @@ _TRIAL = {
     "evidence": "Evidence for the outcome",
     **{
         f"kind-{k}": f"Trial kind: {k}"
-        for k in ("antidepressant", "augmentation", "psychotherapy", "ect", "rtms", "esketamine")
+        for k in (
+            "antidepressant",
+            "augmentation",
+            "psychotherapy",
+            "ect",
+            "rtms",
+            "esketamine",
+            "ketamine",
+        )
     },
     **{f"class-{k}": f"Class: {k}" for k in ("SSRI", "SNRI", "TCA", "MAOI", "other")},
     **{f"adequacy-{k}": k.capitalize() for k in ("adequate", "inadequate", "indeterminate")},
@@ -162,6 +170,8 @@ _FINDINGS = {
     "metabolic-inducer": "Co-medication that induces antidepressant metabolism",
     "loss-of-effect": "Loss of effect during continued treatment",
     "rechallenge-failure": "Failure on rechallenge",
+    "behavioural-toxicity": "Behavioural toxicity of antidepressants",
+    "double-depression": "Double depression (dysthymia with a major depressive episode)",
     "residual-symptoms": "Residual symptoms after response",
     "no-psychotherapy-trial": "No adequate psychotherapy trial on record",
     "no-outcome-measure": "No outcome measure for a trial",
@@ -176,6 +186,7 @@ _SUGGESTIONS = {
     "psychotherapy-trial": "Evidence-based psychotherapy trial",
     "screen-misdiagnosis": "Screen for bipolarity, ADHD and PTSD",
     "medical-workup": "Medical work-up",
+    "bipolar-depression-review": "Review as bipolar depression with a specialist",
     "augment-or-switch": "Discuss augmentation or a switch",
     "neuromodulation-referral": "Referral for ECT, rTMS or esketamine",
     "sequential-psychotherapy": "Sequential psychotherapy after response",
@@ -184,6 +195,13 @@ _SUGGESTIONS = {
     "functional-outcomes": "Track functioning",
     "clinimetric-assessment": "Clinimetric assessment",
     "shared-decision": "Shared decision",
+    # The steps of the sequential plan (Guidi & Fava 2024 Table 4), activities of the same plan.
+    "assess-residual-symptoms": "Sequential plan 1: assessment for residual symptoms",
+    "cbt-residual-symptoms": "Sequential plan 2: CBT for residual symptoms",
+    "slow-taper": "Sequential plan 3: slowest possible antidepressant taper",
+    "well-being-lifestyle": "Sequential plan 4: well-being therapy and lifestyle modification",
+    "discontinue-antidepressant": "Sequential plan 5: antidepressant discontinuation",
+    "assess-after-discontinuation": "Sequential plan 6: assessment 1 month after discontinuation",
 }
 
 # code -> (display, group)

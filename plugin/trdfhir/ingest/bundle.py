@@ -4,6 +4,16 @@ Checks: every item is a JSON object with a known R4 resourceType; all resources 
 patient. Drops `entered-in-error` resources, and resources whose elements do not have their FHIR
 JSON types (warning `malformed-resource`; fhir/shape.py). Indexes resources by `Type/id` and by
 `fullUrl`, so references (including `urn:uuid:` ones of transaction Bundles) can be followed.
+
+Real shapes (docs/real-world.md):
+- A resource without an `id` whose entry has a `urn:uuid:` fullUrl (transaction Bundles of
+  generators and integration engines) is read as `Type/<uuid>`, the id a server loading the
+  transaction through `trd-fhir sandbox` gives it.
+- A Bundle nested in a Bundle (eCQM test cases store their own test Bundle inside it) is read
+  once: a resource of a nested Bundle that the outer Bundle also holds is the same record twice,
+  and only the outer copy is read.
+- A resource of a type trd-fhir does not read that names another patient (a ServiceRequest of a
+  relative, say) is left out with a warning; read types of another patient stay an error.
 """
 
 from __future__ import annotations
@@ -42,16 +52,37 @@ class ResourceSet:
         return self.by_ref.get(target)
 
 
+Item = tuple[dict[str, Any], str, str | None]  # resource, location, fullUrl
+
+# The resource types whose content the readers use (ingest/*.py): another patient's resource of
+# one of these is an error; another patient's resource of any other type is left out.
+READ_TYPES = frozenset(
+    {
+        "Patient",
+        "Condition",
+        "Procedure",
+        "CarePlan",
+        "Observation",
+        "QuestionnaireResponse",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationDispense",
+        "MedicationAdministration",
+    }
+)
+
+
 def _walk(
     data: Any,
     location: str,
     full_url: str | None,
-    out: list[tuple[dict[str, Any], str, str | None]],
+    out: list[Item],
     depth: int,
+    depths: dict[int, int] | None = None,
 ) -> None:
     if isinstance(data, list):
         for i, item in enumerate(data):
-            _walk(item, f"{location}[{i}]", None, out, depth)
+            _walk(item, f"{location}[{i}]", None, out, depth, depths)
         return
     if not isinstance(data, dict):
         raise InputError(
@@ -79,9 +110,29 @@ def _walk(
             if "resource" not in entry:
                 continue  # e.g. a delete or a search-mode outcome without a resource
             url = entry.get("fullUrl") if isinstance(entry.get("fullUrl"), str) else None
-            _walk(entry["resource"], f"{where}.resource", url, out, depth + 1)
+            _walk(entry["resource"], f"{where}.resource", url, out, depth + 1, depths)
         return
-    out.append((data, location, full_url))
+    if depths is not None:
+        depths[len(out)] = depth
+    out.append((_with_id(data, full_url), location, full_url))
+
+
+_UUID = re.compile(r"urn:uuid:([A-Za-z0-9\-.]{1,64})")
+_URL_ID = re.compile(r"https?://\S+/([A-Za-z]+)/([A-Za-z0-9\-.]{1,64})")
+
+
+def _with_id(resource: dict[str, Any], full_url: str | None) -> dict[str, Any]:
+    """A resource without an id gets one from its entry's fullUrl (a copy: the input is not
+    changed): the uuid of a `urn:uuid:`, or the id of an absolute `.../Type/id` URL of its type."""
+    if "id" in resource or full_url is None:
+        return resource
+    m = _UUID.fullmatch(full_url)
+    if m:
+        return {**resource, "id": m[1]}
+    m = _URL_ID.fullmatch(full_url)
+    if m and m[1] == resource.get("resourceType"):
+        return {**resource, "id": m[2]}
+    return resource
 
 
 def _kind(value: Any) -> str:
@@ -118,7 +169,7 @@ def is_own_output(resource: dict[str, Any]) -> bool:
 
 def build_resource_set(data: Any, well_formed: frozenset[int] = frozenset()) -> ResourceSet:
     """`well_formed`: ids (`id()`) of resources already found well formed (limits.check_input)."""
-    items, warnings = _well_formed(_collect(data), well_formed)
+    items, warnings = _well_formed(_read_once(*_collect(data)), well_formed)
     by_ref: dict[str, dict[str, Any]] = {}
     urls: dict[str, str] = {}
     for resource, _loc, url in items:
@@ -129,10 +180,72 @@ def build_resource_set(data: Any, well_formed: frozenset[int] = frozenset()) -> 
         if url:
             by_ref[url] = resource
     kept = [(r, loc) for r, loc, _ in items if not is_entered_in_error(r) and not is_own_output(r)]
+    warnings.extend(
+        DataWarning(
+            code="observation-status",
+            diagnostic="status 'entered-in-error': not a result; left out",
+            location=f"{ref_of(r)}.status",
+            reason="observation-status",
+        )
+        for r, _loc, _ in items
+        if r.get("resourceType") == "Observation" and r.get("status") == "entered-in-error"
+    )
     kept, duplicates = _latest_versions(kept)
     warnings.extend(duplicates)
-    patient = _single_patient(kept, urls)
+    refs = [tuple(_patient_refs(r, urls)) for r, _ in kept]
+    kept, refs, strangers = _other_patients_unread(kept, refs)
+    warnings.extend(strangers)
+    patient = _single_patient(kept, refs)
     return ResourceSet(patient=patient, resources=kept, by_ref=by_ref, warnings=warnings)
+
+
+def _read_once(items: list[Item], depths: dict[int, int]) -> list[Item]:
+    """Leave out a nested Bundle's copy of a resource that a Bundle nearer the top also holds
+    (same Type/id): the same record stored twice, not another version."""
+    if len(set(depths.values())) <= 1:
+        return items  # no nested Bundle
+    shallowest: dict[str, int] = {}
+    for i, (resource, _loc, _url) in enumerate(items):
+        if isinstance(resource.get("id"), str):
+            ref = ref_of(resource)
+            shallowest[ref] = min(shallowest.get(ref, depths[i]), depths[i])
+    return [
+        item
+        for i, item in enumerate(items)
+        if not isinstance(item[0].get("id"), str) or depths[i] <= shallowest[ref_of(item[0])]
+    ]
+
+
+def _other_patients_unread(
+    items: list[tuple[dict[str, Any], str]], refs: list[tuple[str, ...]]
+) -> tuple[list[tuple[dict[str, Any], str]], list[tuple[str, ...]], list[DataWarning]]:
+    """Leave out, with a warning, the resources of types no reader uses that name another patient
+    than the one the read types name (a ServiceRequest of a relative, say). `refs`: the patient
+    references of each item."""
+    own = {
+        ref
+        for (r, _), found in zip(items, refs, strict=True)
+        if r.get("resourceType") in READ_TYPES
+        for ref in found
+    }
+    if len(own) != 1:
+        return items, refs, []  # no patient, or several: _single_patient says so
+    kept, kept_refs, warnings = [], [], []
+    for (resource, loc), found in zip(items, refs, strict=True):
+        if resource.get("resourceType") in READ_TYPES or set(found) <= own:
+            kept.append((resource, loc))
+            kept_refs.append(found)
+            continue
+        warnings.append(
+            DataWarning(
+                code="other-patient",
+                diagnostic=f"{resource.get('resourceType')} of another patient, a type trd-fhir "
+                "does not read; left out",
+                location=ref_of(resource) if isinstance(resource.get("id"), str) else loc,
+                reason="other-patient",
+            )
+        )
+    return kept, kept_refs, warnings
 
 
 def _version_key(resource: dict[str, Any]) -> tuple[int, str]:
@@ -196,11 +309,12 @@ def _well_formed(
     return kept, warnings
 
 
-def _collect(data: Any) -> list[tuple[dict[str, Any], str, str | None]]:
-    out: list[tuple[dict[str, Any], str, str | None]] = []
+def _collect(data: Any) -> tuple[list[Item], dict[int, int]]:
+    out: list[Item] = []
+    depths: dict[int, int] = {}
     root = data.get("resourceType") if isinstance(data, dict) else None
-    _walk(data, root if isinstance(root, str) else "input", None, out, 0)
-    return out
+    _walk(data, root if isinstance(root, str) else "input", None, out, 0, depths)
+    return out, depths
 
 
 def _patient_refs(resource: dict[str, Any], urls: dict[str, str]) -> Iterable[str]:
@@ -219,10 +333,10 @@ def _patient_refs(resource: dict[str, Any], urls: dict[str, str]) -> Iterable[st
 _PATIENT_REF = re.compile(r"Patient/[A-Za-z0-9\-.]{1,64}|urn:(uuid|oid):[A-Za-z0-9\-.]{1,64}")
 
 
-def _single_patient(items: list[tuple[dict[str, Any], str]], urls: dict[str, str]) -> str:
+def _single_patient(items: list[tuple[dict[str, Any], str]], refs: list[tuple[str, ...]]) -> str:
     seen: dict[str, str] = {}
-    for resource, loc in items:
-        for ref in _patient_refs(resource, urls):
+    for (_resource, loc), found in zip(items, refs, strict=True):
+        for ref in found:
             if not _PATIENT_REF.fullmatch(ref):  # it becomes the subject of what is written
                 raise InputError("the patient reference is not a FHIR reference", location=loc)
             if ref not in seen:

@@ -1,7 +1,10 @@
 """Daily dose in mg from FHIR Dosage elements.
 
-daily dose = dose quantity x administrations per day. A dose in tablets or capsules uses the
-product's strength. Anything that cannot be derived gives None with the reason, never a guess.
+daily dose = dose quantity x administrations per day, or a rate in mg per day. A dose in units of
+the product (tablets, capsules, Synthea's unit-less `{"value": 1}`) uses the product's strength.
+Units and timing codes are data (mappings/dose_units.json). The sig text (ingest/sig.py) is read
+only when the structured dose is missing. Anything that cannot be derived gives None with the
+reason (`DoseResult.reason`, a stable slug), never a guess.
 """
 
 from __future__ import annotations
@@ -11,34 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..fhir.values import number, obj
+from ..mappings import DoseUnits, load_mappings
+from .sig import read_sig
 
-_MG_FACTORS = {
-    "mg": 1.0,
-    "milligram": 1.0,
-    "milligrams": 1.0,
-    "g": 1000.0,
-    "gram": 1000.0,
-    "ug": 0.001,
-    "mcg": 0.001,
-    "µg": 0.001,
-    "microgram": 0.001,
-}
-_UNIT_WORDS = {
-    "tablet": "tablet",
-    "tablets": "tablet",
-    "tab": "tablet",
-    "tabs": "tablet",
-    "{tbl}": "tablet",
-    "{tablet}": "tablet",
-    "{tablets}": "tablet",
-    "capsule": "capsule",
-    "capsules": "capsule",
-    "cap": "capsule",
-    "{capsule}": "capsule",
-    "{caps}": "capsule",
-    "patch": "patch",
-    "{patch}": "patch",
-}
 _PERIOD_DAYS = {
     "s": 1 / 86400,
     "min": 1 / 1440,
@@ -48,21 +26,8 @@ _PERIOD_DAYS = {
     "mo": 30.0,
     "a": 365.0,
 }
-_TIMING_CODES = {"QD": 1.0, "BID": 2.0, "TID": 3.0, "QID": 4.0, "QOD": 0.5, "AM": 1.0, "PM": 1.0}
-_TEXT_FREQUENCY = (
-    (re.compile(r"\b(twice (a|per) day|twice daily|bid|b\.i\.d\.)\b", re.I), 2.0),
-    (re.compile(r"\b(three times (a|per) day|tid|t\.i\.d\.)\b", re.I), 3.0),
-    (
-        re.compile(
-            r"\b(once (a|per) day|once daily|daily|every day|each day|qd|q\.d\.|"
-            r"every morning|every night|at night|nightly|at bedtime|qhs)\b",
-            re.I,
-        ),
-        1.0,
-    ),
-)
-_TEXT_DOSE = re.compile(r"(\d+(?:\.\d+)?)\s*(mg|milligrams?)\b", re.I)
-_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG\b", re.I)
+# "50 MG", "100MG", "50mg" -- but not a concentration ("20 MG/ML", "10mg/5ml").
+_STRENGTH = re.compile(r"(\d+(?:\.\d+)?)\s*MG\b(?!\s*/\s*(?:\d+(?:\.\d+)?\s*)?ML\b)", re.I)
 
 
 @dataclass(frozen=True)
@@ -70,6 +35,8 @@ class DoseResult:
     mg_per_day: float | None
     source: str | None  # how it was derived, or why not
     units_per_day: float | None = None  # tablets/capsules a day, for supply from quantity
+    reason: str = ""  # why the dose is unknown: a stable slug (dose-range, no-strength, ...)
+    shape: str = ""  # the element and shape it was read from or failed on, for warnings
 
 
 def strength_from_text(text: str) -> float | None:
@@ -78,17 +45,32 @@ def strength_from_text(text: str) -> float | None:
     return found.pop() if len(found) == 1 else None
 
 
-def daily_dose(dosages: Any, strength_mg: float | None) -> DoseResult:
+def _unknown(source: str, reason: str, shape: str = "") -> DoseResult:
+    return DoseResult(None, source, reason=reason, shape=shape)
+
+
+def daily_dose(
+    dosages: Any,
+    strength_mg: float | None,
+    units: DoseUnits | None = None,
+    name_words: frozenset[str] = frozenset(),
+) -> DoseResult:
     if not isinstance(dosages, list) or not dosages:
-        return DoseResult(None, "no dosage recorded")
+        return _unknown("no dosage recorded", "no-dosage")
+    if units is None:  # the default mappings (tests and callers without a Mappings)
+        maps = load_mappings()
+        units = maps.dose_units
+        name_words = name_words or frozenset().union(*maps.name_words.values())
     sequences = {d.get("sequence") for d in dosages if isinstance(d, dict)}
     if len(sequences) > 1:
-        return DoseResult(None, "a dosage schedule with several steps; daily dose not derivable")
+        return _unknown(
+            "a dosage schedule with several steps; daily dose not derivable", "several-steps"
+        )
     total_mg, total_units, sources = 0.0, 0.0, set()
     for dosage in dosages:
         if not isinstance(dosage, dict):
-            return DoseResult(None, "malformed dosage")
-        one = _one_dosage(dosage, strength_mg)
+            return _unknown("malformed dosage", "malformed")
+        one = _one_dosage(dosage, strength_mg, units, name_words)
         if one.mg_per_day is None:
             return one
         total_mg += one.mg_per_day
@@ -97,86 +79,186 @@ def daily_dose(dosages: Any, strength_mg: float | None) -> DoseResult:
     return DoseResult(round(total_mg, 3), "; ".join(sorted(sources)), total_units or None)
 
 
-def _one_dosage(dosage: dict[str, Any], strength_mg: float | None) -> DoseResult:
-    if dosage.get("asNeededBoolean") is True:
-        return DoseResult(None, "as-needed dosing")
-    quantity = _dose_quantity(dosage)
-    per_day = _per_day(dosage.get("timing"))
-    text = dosage.get("text") if isinstance(dosage.get("text"), str) else ""
+def _one_dosage(
+    dosage: dict[str, Any], strength_mg: float | None, units: DoseUnits, names: frozenset[str]
+) -> DoseResult:
+    if dosage.get("asNeededBoolean") is True or "asNeededCodeableConcept" in dosage:
+        return _unknown("as-needed dosing", "as-needed", "asNeeded")
+    rate = _rate(dosage, units)
+    if rate is not None:
+        return rate
+    quantity = _dose_quantity(dosage, units)
+    if isinstance(quantity, DoseResult):
+        return quantity
+    per_day = _per_day(dosage.get("timing"), units)
+    if isinstance(per_day, DoseResult):
+        return per_day
+    if quantity is not None and quantity[0] == "rate":  # "50 mg/day" as a dose
+        return DoseResult(quantity[1], "dose quantity in mg per day")
     if quantity is None or per_day is None:
-        return _from_text(text) if text else DoseResult(None, "dose or frequency not recorded")
-    value, unit = quantity
-    factor = _MG_FACTORS.get(unit)
-    if factor is not None:
-        return DoseResult(value * factor * per_day, "dose quantity x frequency")
-    if unit in _UNIT_WORDS or unit == "1":
-        if strength_mg is None:
-            return DoseResult(None, "dose in tablets but the product strength is unknown")
-        units = value * per_day
-        return DoseResult(units * strength_mg, "tablets x product strength", units)
-    return DoseResult(None, f"dose unit '{unit}' cannot be converted to mg")
+        sig = _from_text(dosage, strength_mg, names)
+        if sig is not None:
+            return sig
+        if quantity is None:
+            return _unknown("dose not recorded", "no-dose", "doseAndRate")
+        return _unknown("dose frequency not recorded", "no-frequency", "timing")
+    kind, value = quantity
+    if kind == "mass":
+        return DoseResult(value * per_day, "dose quantity x frequency")
+    if strength_mg is None:
+        sig = _from_text(dosage, None, names)  # "Take 1 tablet (50 mg total) ..." says the mg
+        if sig is not None and sig.mg_per_day is not None:
+            return sig
+        return _unknown(
+            "dose in units of the product (tablets) but the product strength is unknown",
+            "no-strength",
+            "doseQuantity in product units",
+        )
+    count = value * per_day
+    return DoseResult(count * strength_mg, "tablets x product strength", count)
 
 
-def _dose_quantity(dosage: dict[str, Any]) -> tuple[float, str] | None:
+def _dose_quantity(
+    dosage: dict[str, Any], units: DoseUnits
+) -> tuple[str, float] | DoseResult | None:
+    """("mass", mg) | ("form", count of product units) | ("rate", mg a day); a DoseResult when
+    the dose is recorded but cannot be used; None when it is not recorded."""
     for item in dosage.get("doseAndRate") or []:
         if not isinstance(item, dict):
             continue
         qty = item.get("doseQuantity")
         if isinstance(qty, dict):
             value = number(qty.get("value"))
-            unit = qty.get("code") or qty.get("unit") or ""
-            if value is not None and isinstance(unit, str):
-                return value, unit.strip().lower()
+            if value is None:
+                continue
+            return _in_units(value, qty, units, "doseQuantity")
         rng = item.get("doseRange")
         if isinstance(rng, dict):
             low, high = obj(rng.get("low")), obj(rng.get("high"))
             lv, hv = number(low.get("value")), number(high.get("value"))
-            unit = low.get("code") or low.get("unit") or ""
-            if lv is not None and lv == hv and isinstance(unit, str):
-                return lv, unit.strip().lower()
+            if lv is not None and lv == hv:
+                return _in_units(lv, low, units, "doseRange")
+            return _unknown("a dose range; the daily dose is unknown", "dose-range", "doseRange")
     return None
 
 
-def _per_day(timing: Any) -> float | None:
+def _in_units(
+    value: float, qty: dict[str, Any], units: DoseUnits, element: str
+) -> tuple[str, float] | DoseResult:
+    system, code, text = qty.get("system"), qty.get("code"), qty.get("unit")
+    if not any(isinstance(v, str) and v.strip() for v in (code, text)):
+        return ("form", value)  # Synthea's {"value": 1}: one unit of the product
+    hit = units.unit(system, code, text)
+    if hit is None:
+        shown = code if isinstance(code, str) else text
+        return _unknown(
+            f"dose unit '{shown}' cannot be converted to mg", "unit-unconvertible", element
+        )
+    kind, _meaning, factor = hit
+    return (kind, value * factor) if kind != "form" else ("form", value)
+
+
+def _rate(dosage: dict[str, Any], units: DoseUnits) -> DoseResult | None:
+    """doseAndRate.rateQuantity in mg/d, or rateRatio mg per N d: a daily dose with no frequency."""
+    for item in dosage.get("doseAndRate") or []:
+        if not isinstance(item, dict):
+            continue
+        qty = item.get("rateQuantity")
+        if isinstance(qty, dict):
+            value = number(qty.get("value"))
+            hit = units.unit(qty.get("system"), qty.get("code"), qty.get("unit"))
+            if value is not None and hit is not None and hit[0] == "rate":
+                return DoseResult(value * hit[2], "rate in mg per day")
+            return _unknown("a dose rate not in mg per day", "unit-unconvertible", "rateQuantity")
+        ratio = item.get("rateRatio")
+        if isinstance(ratio, dict):
+            num, den = obj(ratio.get("numerator")), obj(ratio.get("denominator"))
+            value = number(num.get("value"))
+            hit = units.unit(num.get("system"), num.get("code"), num.get("unit"))
+            per = number(den.get("value")) or 1.0
+            den_unit = str(den.get("code") or den.get("unit") or "").strip().lower()
+            days = _PERIOD_DAYS.get({"day": "d", "days": "d"}.get(den_unit, den_unit))
+            if value is not None and hit is not None and hit[0] == "mass" and days and per > 0:
+                return DoseResult(value * hit[2] / (per * days), "rate in mg per day")
+            return _unknown("a dose rate not in mg per time", "unit-unconvertible", "rateRatio")
+    return None
+
+
+def _per_day(timing: Any, units: DoseUnits) -> float | DoseResult | None:
     if not isinstance(timing, dict):
         return None
     repeat = timing.get("repeat")
-    if isinstance(repeat, dict) and (repeat.get("period") is not None or repeat.get("frequency")):
+    if isinstance(repeat, dict):
         if repeat.get("frequencyMax") is not None or repeat.get("periodMax") is not None:
-            return None  # "1-2 times a day": the daily dose is a range, not a number
-        frequency = number(repeat.get("frequency"))
-        if frequency is None:
-            frequency = 1.0  # a period without a frequency means once per period
-        if frequency <= 0:
-            return None
-        period = number(repeat.get("period")) or 1.0
-        unit = repeat.get("periodUnit", "d")
-        days = _PERIOD_DAYS.get(unit) if isinstance(unit, str) else None
-        if days is None or period <= 0:
-            return None
-        return frequency / (period * days)
-    if isinstance(repeat, dict) and isinstance(repeat.get("timeOfDay"), list):
-        return float(len(repeat["timeOfDay"])) or None
+            # "1-2 times a day": the daily dose is a range, not a number
+            return _unknown("a frequency range (frequencyMax/periodMax)", "frequency-max", "timing")
+        if repeat.get("period") is not None or repeat.get("frequency"):
+            frequency = number(repeat.get("frequency"))
+            if frequency is None:
+                frequency = 1.0  # a period without a frequency means once per period
+            period = number(repeat.get("period")) or 1.0
+            unit = repeat.get("periodUnit", "d")
+            days = _PERIOD_DAYS.get(unit) if isinstance(unit, str) else None
+            if frequency <= 0 or days is None or period <= 0:
+                return None
+            return frequency / (period * days)
+        for key in ("when", "timeOfDay"):  # one dose per entry ("MORN", "HS"; "08:00")
+            entries = repeat.get(key)
+            if isinstance(entries, list) and entries:
+                return float(len(entries))
     code = timing.get("code")
     if isinstance(code, dict):
         for coding in code.get("coding") or []:
-            if isinstance(coding, dict) and coding.get("code") in _TIMING_CODES:
-                return _TIMING_CODES[coding["code"]]
+            if isinstance(coding, dict):
+                hit = units.per_day(coding.get("system"), coding.get("code"))
+                if hit is not None:
+                    return hit
+        text = code.get("text")
+        if isinstance(text, str):
+            return units.per_day_text(text)
     return None
 
 
-_TEXT_AMBIGUOUS = re.compile(
-    r"\b(tablets?|tabs?|capsules?|caps?|half|quarter|and|then|or|plus|increase|decrease|taper|"
-    r"titrat\w*|week|weeks|alternate)\b|\d+\s*/\s*\d+|\d+(\.\d+)?\s*x\b",
-    re.I,
-)
+def _from_text(
+    dosage: dict[str, Any], strength_mg: float | None, names: frozenset[str]
+) -> DoseResult | None:
+    """The sig (dosage text, then the patient instruction); None when there is no text."""
+    first: DoseResult | None = None
+    for element in ("text", "patientInstruction"):
+        text = dosage.get(element)
+        if not isinstance(text, str) or not text.strip():
+            continue
+        result = _sig_dose(text, strength_mg, names, element)
+        if result.mg_per_day is not None:
+            return result
+        first = first or result
+    return first
 
 
-def _from_text(text: str) -> DoseResult:
-    """Only the plainest text ("sertraline 100 mg once daily"): exactly one mg amount, one
-    frequency, and nothing that could change it (tablets, fractions, 'and', titration)."""
-    doses = _TEXT_DOSE.findall(text)
-    frequency = next((f for pattern, f in _TEXT_FREQUENCY if pattern.search(text)), None)
-    if len(doses) == 1 and frequency is not None and not _TEXT_AMBIGUOUS.search(text):
-        return DoseResult(float(doses[0][0]) * frequency, "parsed from dosage text")
-    return DoseResult(None, "dosage text is not a single plain dose and frequency")
+def _sig_dose(
+    text: str, strength_mg: float | None, names: frozenset[str], element: str
+) -> DoseResult:
+    sig = read_sig(text, names)
+    shown = f"{element} '{text[:60]}'"
+    if sig.reason or sig.amount is None or sig.per_day is None:
+        why = {
+            "dose-range": "the dosage text gives a dose range",
+            "as-needed": "the dosage text says as needed",
+        }.get(sig.reason, "the dosage text is not a single plain dose and frequency")
+        return _unknown(why, sig.reason or "sig-unreadable", shown)
+    if sig.unit == "mg":
+        return DoseResult(sig.amount * sig.per_day, "parsed from dosage text")
+    count = sig.amount * sig.per_day
+    if sig.total_mg is not None:
+        if strength_mg is not None and abs(sig.amount * strength_mg - sig.total_mg) > 1e-6:
+            return _unknown(
+                "the dosage text's mg total disagrees with the product strength",
+                "sig-conflict",
+                shown,
+            )
+        return DoseResult(sig.total_mg * sig.per_day, "parsed from dosage text", count)
+    if strength_mg is None:
+        return _unknown(
+            "dosage text in tablets but the product strength is unknown", "no-strength", shown
+        )
+    return DoseResult(count * strength_mg, "dosage text tablets x product strength", count)

@@ -11,9 +11,19 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from ..fhir.values import codings, concept_text, iter_concepts, number, obj, parse_date, ref_of
+from ..fhir.values import (
+    codings,
+    concept_text,
+    iter_concepts,
+    number,
+    obj,
+    parse_date,
+    ref_of,
+    reference_target,
+)
 from ..mappings import Drug, Mappings
 from ..model import DataWarning, Exposure, Session, StopReason, UnmappedCode
+from ..settings import Settings
 from .bundle import ResourceSet
 from .dose import DoseResult, daily_dose, strength_from_text
 
@@ -33,6 +43,27 @@ class Ingredient:
     matched_by: str  # code, name
 
 
+@dataclass(frozen=True)
+class OrderIndex:
+    """What later records say about an order: the start of each order of an ingredient (to find
+    the one that replaced it) and the last day each order was dispensed."""
+
+    starts: dict[str, tuple[tuple[date, str], ...]] = field(default_factory=dict)
+    dispensed: dict[str, date] = field(default_factory=dict)
+    death: date | None = None
+    cap_days: int = 90  # settings.active_order_cap_days
+
+    def replaced_on(self, ingredient: str, start: date, resource: str) -> date | None:
+        """The start of the next order of the same ingredient after `start`, if any."""
+        return next(
+            (d for d, ref in self.starts.get(ingredient, ()) if d > start and ref != resource),
+            None,
+        )
+
+
+_NOT_ORDERS = ("cancelled", "draft", "unknown", "entered-in-error")
+
+
 @dataclass
 class MedicationOutput:
     exposures: list[Exposure] = field(default_factory=list)
@@ -41,7 +72,16 @@ class MedicationOutput:
     warnings: list[DataWarning] = field(default_factory=list)
 
 
-def read_medications(rs: ResourceSet, maps: Mappings, as_of: date) -> MedicationOutput:
+def read_medications(
+    rs: ResourceSet,
+    maps: Mappings,
+    as_of: date,
+    death: date | None = None,
+    *,
+    settings: Settings | None = None,
+) -> MedicationOutput:
+    """`death`: the patient's date of death, if known; no inferred end runs past it.
+    `settings`: the evaluation's settings (default: those of the mappings)."""
     out = MedicationOutput()
     readers = {
         "MedicationStatement": _statement,
@@ -49,14 +89,31 @@ def read_medications(rs: ResourceSet, maps: Mappings, as_of: date) -> Medication
         "MedicationDispense": _dispense,
         "MedicationAdministration": _administration,
     }
+    read: list[tuple[dict[str, Any], list[Ingredient]]] = []
     for resource, _loc in rs.resources:
-        reader = readers.get(str(resource.get("resourceType")))
-        if reader is None:
+        if str(resource.get("resourceType")) not in readers:
+            continue
+        if resource.get("doNotPerform") is True:
+            out.warnings.append(
+                DataWarning(
+                    code="not-an-exposure",
+                    diagnostic="doNotPerform is true: a record that the drug is not to be "
+                    "given, not a treatment; not read as an exposure",
+                    location=f"{ref_of(resource)}.doNotPerform",
+                    reason="do-not-perform",
+                )
+            )
             continue
         ingredients = _ingredients(resource, rs, maps, out)
         if ingredients:
+            read.append((resource, ingredients))
+    cap = (settings or maps.settings).active_order_cap_days
+    index = _order_index(read, rs, death, cap)
+    for resource, ingredients in read:
+        reader = readers[str(resource.get("resourceType"))]
+        if ingredients:
             try:
-                reader(resource, ingredients, maps, as_of, out)
+                reader(resource, ingredients, maps, as_of, out, index)
             except OverflowError:  # a duration or quantity too large for the calendar
                 out.warnings.append(
                     DataWarning(
@@ -64,9 +121,51 @@ def read_medications(rs: ResourceSet, maps: Mappings, as_of: date) -> Medication
                         diagnostic="a duration or quantity is too large to place in time; "
                         "the resource was skipped",
                         location=ref_of(resource),
+                        reason="out-of-range",
                     )
                 )
     return out
+
+
+def _order_index(
+    read: list[tuple[dict[str, Any], list[Ingredient]]],
+    rs: ResourceSet,
+    death: date | None,
+    cap_days: int,
+) -> OrderIndex:
+    starts: dict[str, list[tuple[date, str]]] = {}
+    dispensed: dict[str, date] = {}
+    for resource, ingredients in read:
+        kind = resource.get("resourceType")
+        if kind == "MedicationRequest" and _is_order(resource):
+            start = _request_start(resource)
+            if start is not None:
+                for ing in ingredients:
+                    starts.setdefault(ing.drug.ingredient, []).append((start, ref_of(resource)))
+        elif kind == "MedicationDispense":
+            day, _ = parse_date(resource.get("whenHandedOver") or resource.get("whenPrepared"))
+            prescriptions = resource.get("authorizingPrescription")
+            for reference in prescriptions if isinstance(prescriptions, list) else []:
+                target = rs.resolve(reference, resource)
+                key = ref_of(target) if target is not None else reference_target(reference)
+                if day is not None and key and (key not in dispensed or dispensed[key] < day):
+                    dispensed[key] = day
+    return OrderIndex(
+        starts={k: tuple(sorted(v)) for k, v in starts.items()},
+        dispensed=dispensed,
+        death=death,
+        cap_days=cap_days,
+    )
+
+
+def _is_order(r: dict[str, Any]) -> bool:
+    return r.get("status") not in _NOT_ORDERS and r.get("intent") not in ("proposal", "plan")
+
+
+def _is_reported_plan(r: dict[str, Any]) -> bool:
+    """US Core's self-reported medication list: intent plan with reported[x]."""
+    reported = r.get("reportedBoolean") is True or isinstance(r.get("reportedReference"), dict)
+    return r.get("intent") == "plan" and reported and r.get("status") not in _NOT_ORDERS
 
 
 # -- what drug ---------------------------------------------------------------------------------
@@ -85,6 +184,7 @@ def _ingredients(
                     code="unresolved-reference",
                     diagnostic="medicationReference points to no Medication in the input",
                     location=f"{ref_of(resource)}.medicationReference",
+                    reason="unresolved-reference",
                 )
             )
             return []
@@ -154,10 +254,28 @@ def _medication_strength(medication: dict[str, Any]) -> float | None:
 
 
 def _dose(
-    dosages: Any, ing: Ingredient, maps: Mappings, where: str, out: MedicationOutput
+    dosages: Any,
+    ing: Ingredient,
+    maps: Mappings,
+    where: str,
+    out: MedicationOutput,
+    *,
+    warn: bool = True,
 ) -> DoseResult:
-    result = daily_dose(dosages, ing.strength_mg)
+    names = maps.name_words.get(ing.drug.ingredient, frozenset())
+    result = daily_dose(dosages, ing.strength_mg, maps.dose_units, names)
     mg = result.mg_per_day
+    if mg is None and warn:
+        shape = f" ({result.shape})" if result.shape else ""
+        out.warnings.append(
+            DataWarning(
+                code="unknown-dose",
+                diagnostic=f"{result.source}{shape}; the daily dose of {ing.drug.ingredient} "
+                "is unknown",
+                location=where,
+                reason=result.reason or "unknown",
+            )
+        )
     limit = (ing.drug.usual_max_mg or 0) * maps.settings.implausible_dose_factor
     if mg is not None and (mg <= 0 or (limit and mg > limit)):
         out.warnings.append(
@@ -166,9 +284,10 @@ def _dose(
                 diagnostic=f"daily dose {mg:g} mg of {ing.drug.ingredient} is implausible; "
                 "treated as unknown",
                 location=where,
+                reason="implausible-dose",
             )
         )
-        return DoseResult(None, "implausible dose")
+        return DoseResult(None, "implausible dose", reason="implausible-dose")
     return result
 
 
@@ -219,6 +338,8 @@ def _emit(
     not_taken: bool = False,
     stop_reason: StopReason | None = None,
     adherence: str | None = None,
+    assumed_end: str | None = None,
+    no_end: str = "no-end",
 ) -> None:
     if start > as_of:
         out.warnings.append(
@@ -226,6 +347,7 @@ def _emit(
                 code="after-as-of",
                 diagnostic=f"starts {start.isoformat()}, after the as-of date; ignored",
                 location=ref_of(resource),
+                reason="after-as-of",
             )
         )
         return
@@ -236,11 +358,22 @@ def _emit(
                 diagnostic="esketamine is counted in sessions from MedicationAdministration or "
                 "Procedure (G2082/G2083), not from prescriptions",
                 location=ref_of(resource),
+                reason="esketamine-course",
             )
         )
         return
     if end is not None:
         end = max(min(end, as_of + timedelta(days=1)), start + timedelta(days=1))
+    elif not not_taken:
+        out.warnings.append(
+            DataWarning(
+                code="unknown-duration",
+                diagnostic=_NO_END_TEXT.get(no_end, "no end, supply or stop date")
+                + f"; how long {ing.drug.ingredient} was taken is unknown",
+                location=ref_of(resource),
+                reason=no_end,
+            )
+        )
     role = ing.drug.role
     out.exposures.append(
         Exposure(
@@ -258,8 +391,20 @@ def _emit(
             not_taken=not_taken,
             stop_reason=stop_reason,
             adherence=adherence,  # type: ignore[arg-type]
+            assumed_end=assumed_end,
         )
     )
+
+
+_NO_END_TEXT = {
+    "point-claim": "a claim for one day (effectiveDateTime)",
+    "no-end": "no end, supply, later order or stop date",
+    "stopped-no-date": "stopped or completed with no date, supply or later order",
+    "no-supply": "a dispense with no daysSupply and no quantity in known units",
+    "single-administration": "one administration",
+    "imprecise-date": "a partial date",
+    "invalid-period": "a period that ends before it starts",
+}
 
 
 def _missing_date(out: MedicationOutput, resource: dict[str, Any], what: str) -> None:
@@ -268,12 +413,18 @@ def _missing_date(out: MedicationOutput, resource: dict[str, Any], what: str) ->
             code="missing-date",
             diagnostic=f"no usable {what}; the resource cannot be placed in time and was skipped",
             location=ref_of(resource),
+            reason="missing-date",
         )
     )
 
 
 def _statement(
-    r: dict[str, Any], ings: list[Ingredient], maps: Mappings, as_of: date, out: MedicationOutput
+    r: dict[str, Any],
+    ings: list[Ingredient],
+    maps: Mappings,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
 ) -> None:
     status = r.get("status")
     if status == "intended":
@@ -285,9 +436,14 @@ def _statement(
     period = obj(r.get("effectivePeriod"))
     if reliable and period and end is None and status == "active":
         end = as_of + timedelta(days=1)  # an open period of an active statement: taken until now
+        if index.death is not None:
+            end = min(end, index.death + timedelta(days=1))
     ongoing = status == "active" and end is not None and end > as_of
+    no_end = "point-claim" if not period else "no-end" if reliable else _imprecise(r)
     for ing in ings:
-        dose = _dose(r.get("dosage"), ing, maps, f"{ref_of(r)}.dosage", out)
+        dose = _dose(
+            r.get("dosage"), ing, maps, f"{ref_of(r)}.dosage", out, warn=status != "not-taken"
+        )
         _emit(
             out,
             r,
@@ -301,7 +457,17 @@ def _statement(
             not_taken=status == "not-taken",
             stop_reason=_stop_reason(r, maps),
             adherence="non-adherent" if status == "not-taken" else _adherence(r, maps),
+            no_end=no_end,
         )
+
+
+def _imprecise(r: dict[str, Any]) -> str:
+    period = obj(r.get("effectivePeriod"))
+    _start, precise = parse_date(period.get("start") if period else r.get("effectiveDateTime"))
+    last, last_precise = parse_date(period.get("end"))
+    if not precise or (last is not None and not last_precise):
+        return "imprecise-date"
+    return "invalid-period"
 
 
 def _effective(r: dict[str, Any], out: MedicationOutput) -> tuple[date, date | None, bool] | None:
@@ -321,6 +487,7 @@ def _effective(r: dict[str, Any], out: MedicationOutput) -> tuple[date, date | N
                 diagnostic="a partial date (year or month only): "
                 "the duration is treated as unknown",
                 location=f"{ref_of(r)}.effective",
+                reason="imprecise-date",
             )
         )
         return start, None, False
@@ -330,36 +497,85 @@ def _effective(r: dict[str, Any], out: MedicationOutput) -> tuple[date, date | N
                 code="invalid-period",
                 diagnostic="the period ends before it starts: the duration is treated as unknown",
                 location=f"{ref_of(r)}.effectivePeriod",
+                reason="invalid-period",
             )
         )
         return start, None, False
     return start, (last + timedelta(days=1) if last is not None else None), True
 
 
+def _bounds(dosages: Any) -> tuple[date | None, date | None, float | None]:
+    """(first day, day after the last, days) of the first dosage's timing.repeat.boundsPeriod,
+    or (None, None, days) of its boundsDuration. An end before the start is no end."""
+    for dosage in dosages if isinstance(dosages, list) else []:
+        repeat = obj(obj(obj(dosage).get("timing")).get("repeat"))
+        period = obj(repeat.get("boundsPeriod"))
+        if period:
+            first, _ = parse_date(period.get("start"))
+            last, precise = parse_date(period.get("end"))
+            end = last + timedelta(days=1) if last is not None and precise else None
+            if first is not None and end is not None and end <= first:
+                end = None
+            return first, end, None
+        days = _supply_days(repeat.get("boundsDuration"))
+        if days is not None:
+            return None, None, days
+    return None, None, None
+
+
+def _request_start(r: dict[str, Any]) -> date | None:
+    validity = obj(obj(r.get("dispenseRequest")).get("validityPeriod"))
+    first, _, _ = _bounds(r.get("dosageInstruction"))
+    start, _ = parse_date(r.get("authoredOn"))
+    if start is None:
+        start = first
+    if start is None:
+        start, _ = parse_date(validity.get("start"))
+    return start
+
+
 def _request(
-    r: dict[str, Any], ings: list[Ingredient], maps: Mappings, as_of: date, out: MedicationOutput
+    r: dict[str, Any],
+    ings: list[Ingredient],
+    maps: Mappings,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
 ) -> None:
-    if r.get("status") in ("cancelled", "draft", "unknown") or r.get("intent") in (
-        "proposal",
-        "plan",
-    ):
+    if _is_reported_plan(r):
+        _reported_plan(r, ings, maps, as_of, out, index)
+        return
+    if not _is_order(r):
+        return
+    start = _request_start(r)
+    if start is None:
+        _missing_date(
+            out, r, "authoredOn, timing.repeat.boundsPeriod.start or validityPeriod.start"
+        )
         return
     dispense = obj(r.get("dispenseRequest"))
-    validity = obj(dispense.get("validityPeriod"))
-    start, _ = parse_date(r.get("authoredOn") or validity.get("start"))
-    if start is None:
-        _missing_date(out, r, "authoredOn or dispenseRequest.validityPeriod.start")
-        return
     repeats = number(dispense.get("numberOfRepeatsAllowed")) or 0.0
+    first, bounds_end, bounds_days = _bounds(r.get("dosageInstruction"))
+    if bounds_end is None and bounds_days is not None:
+        bounds_end = (first or start) + timedelta(days=round(bounds_days))
     for ing in ings:
         dose = _dose(r.get("dosageInstruction"), ing, maps, f"{ref_of(r)}.dosageInstruction", out)
-        days = _supply_days(dispense.get("expectedSupplyDuration"))
-        if days is None:
-            qty = number(obj(dispense.get("quantity")).get("value"))
-            if qty and dose.units_per_day:
-                days = qty / dose.units_per_day
-        # validityPeriod.end says until when it may be dispensed, not how long it was taken.
-        end = start + timedelta(days=round(days * (1 + repeats))) if days is not None else None
+        end = bounds_end
+        if end is None:
+            days = _supply_days(dispense.get("expectedSupplyDuration"))
+            if days is None:
+                qty = number(obj(dispense.get("quantity")).get("value"))
+                if qty and dose.units_per_day:
+                    days = qty / dose.units_per_day
+            # validityPeriod.end says until when it may be dispensed, not how long it was taken.
+            if days is not None:
+                end = start + timedelta(days=round(days * (1 + repeats)))
+        stopped = _stopped_on(r, start)
+        if stopped is not None and (end is None or stopped < end):
+            end = stopped  # a documented stop date ends the order, supply or not
+        assumed, no_end = None, "no-end"
+        if end is None:
+            end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
         ongoing = r.get("status") == "active" and end is not None and end > as_of
         _emit(
             out,
@@ -373,6 +589,122 @@ def _request(
             ongoing=ongoing,
             stop_reason=_stop_reason(r, maps),
             adherence=_adherence(r, maps),
+            assumed_end=assumed,
+            no_end=no_end,
+        )
+
+
+STATUS_CHANGED = (
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-MedicationRequest.statusChanged"
+)
+
+
+def _stopped_on(r: dict[str, Any], start: date) -> date | None:
+    """The day after a stopped or completed order's documented stop: R5's statusChanged, carried
+    in R4 by its cross-version extension. None without one, or before the start."""
+    if r.get("status") not in ("stopped", "completed"):
+        return None
+    for ext in r.get("extension") or []:
+        if isinstance(ext, dict) and ext.get("url") == STATUS_CHANGED:
+            day, precise = parse_date(ext.get("valueDateTime"))
+            if day is not None and precise and day >= start:
+                return day + timedelta(days=1)
+    return None
+
+
+def _open_end(
+    r: dict[str, Any],
+    ing: Ingredient,
+    start: date,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
+) -> tuple[date | None, str | None, str]:
+    """The end of an order that states none: (end, assumption label, reason when unknown).
+
+    A later order of the same drug replaces it (a documented end). Otherwise an `active` order
+    is current to the as-of date, but at most `active_order_cap_days` after the last evidence
+    that it was current (authored, dispensed), and never past death: an assumption, labelled.
+    An order in any other status without a date has an unknown end."""
+    ref = ref_of(r)
+    cap = timedelta(days=index.cap_days)
+    last = max(start, index.dispensed.get(ref, start))
+    capped = last + cap
+    replaced = index.replaced_on(ing.drug.ingredient, start, ref)
+    if r.get("status") != "active":
+        if replaced is not None and replaced <= capped:
+            return replaced, None, ""
+        return (
+            None,
+            None,
+            "stopped-no-date" if r.get("status") in ("stopped", "completed") else "no-end",
+        )
+    limit = as_of + timedelta(days=1)
+    if index.death is not None:
+        limit = min(limit, index.death + timedelta(days=1))
+    if replaced is not None and replaced <= min(capped, limit):
+        return replaced, None, ""
+    end = min(capped, limit)
+    why = (
+        f"capped at {index.cap_days} days after "
+        f"{'the last dispense' if last > start else 'it was authored'} "
+        f"({last.isoformat()}; setting active_order_cap_days)"
+        if capped < limit
+        else "taken to the as-of date"
+        if index.death is None or limit == as_of + timedelta(days=1)
+        else "taken to the date of death"
+    )
+    out.warnings.append(
+        DataWarning(
+            code="assumed-end",
+            diagnostic=f"an active order (or reported medication) with no end, supply or later "
+            f"order: {why}; "
+            "the end is an assumption (capped-active-order)",
+            location=ref,
+            reason="capped-active-order",
+        )
+    )
+    return end, "capped-active-order", ""
+
+
+def _reported_plan(
+    r: dict[str, Any],
+    ings: list[Ingredient],
+    maps: Mappings,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
+) -> None:
+    """A self-reported medication (US Core: intent plan, reported[x]) read like a
+    MedicationStatement: from authoredOn or boundsPeriod, to boundsPeriod's end; with no end,
+    the bounded rule of an active order."""
+    first, bounds_end, bounds_days = _bounds(r.get("dosageInstruction"))
+    start, _ = parse_date(r.get("authoredOn"))
+    start = first or start
+    if start is None:
+        _missing_date(out, r, "authoredOn or timing.repeat.boundsPeriod.start")
+        return
+    if bounds_end is None and bounds_days is not None:
+        bounds_end = start + timedelta(days=round(bounds_days))
+    for ing in ings:
+        dose = _dose(r.get("dosageInstruction"), ing, maps, f"{ref_of(r)}.dosageInstruction", out)
+        end, assumed, no_end = bounds_end, None, "no-end"
+        if end is None:
+            end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
+        _emit(
+            out,
+            r,
+            ing,
+            "statement",
+            start,
+            end,
+            dose,
+            as_of,
+            ongoing=r.get("status") == "active" and end is not None and end > as_of,
+            stop_reason=_stop_reason(r, maps),
+            adherence=_adherence(r, maps),
+            assumed_end=assumed,
+            no_end=no_end,
         )
 
 
@@ -386,7 +718,12 @@ def _supply_days(duration: Any) -> float | None:
 
 
 def _dispense(
-    r: dict[str, Any], ings: list[Ingredient], maps: Mappings, as_of: date, out: MedicationOutput
+    r: dict[str, Any],
+    ings: list[Ingredient],
+    maps: Mappings,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
 ) -> None:
     if r.get("status") not in (None, "completed", "in-progress"):
         return
@@ -402,11 +739,16 @@ def _dispense(
             qty = number(obj(r.get("quantity")).get("value"))
             days = qty / dose.units_per_day if qty and dose.units_per_day else None
         end = start + timedelta(days=round(days)) if days and days > 0 else None
-        _emit(out, r, ing, "dispense", start, end, dose, as_of)
+        _emit(out, r, ing, "dispense", start, end, dose, as_of, no_end="no-supply")
 
 
 def _administration(
-    r: dict[str, Any], ings: list[Ingredient], maps: Mappings, as_of: date, out: MedicationOutput
+    r: dict[str, Any],
+    ings: list[Ingredient],
+    maps: Mappings,
+    as_of: date,
+    out: MedicationOutput,
+    index: OrderIndex,
 ) -> None:
     if r.get("status") not in (None, "completed", "in-progress"):
         return
@@ -438,4 +780,5 @@ def _administration(
             None,
             DoseResult(None, "single administration"),
             as_of,
+            no_end="single-administration",
         )

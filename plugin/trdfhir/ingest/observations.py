@@ -2,6 +2,14 @@
 
 PHQ-9 totals come from a total Observation, or are summed from the nine item answers (standalone
 item Observations, components of a panel, or a QuestionnaireResponse) when no total is given.
+
+QuestionnaireResponses are read as real forms write them (docs/real-world.md): item linkIds that
+are LOINC codes, bare or with a path prefix ("/44250-9", "/44249-1/44260-8": NLM LHC-Forms, US
+Core), nested groups, answers as LOINC answer codes (LA6568-5 ...; mappings/scales.json table
+'answers'), ordinal-value extensions or numbers. A QuestionnaireResponse that looks like a known
+scale (its `questionnaire` names a known form, or an item is a known scale code) but gives neither
+a total nor every item gets a warning `questionnaire-unread`; an unreadable PHQ-9 item 9 always
+gets its own warning, since the suicide-risk finding depends on it.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from typing import Any
 
 from ..fhir.values import codings, number, obj, parse_date, ref_of, reference_target
 from ..mappings import Mappings
-from ..model import AdherenceNote, DataWarning, Lab, Marker, Score, ScorePoint
+from ..model import AdherenceNote, DataWarning, Lab, Marker, Rating, Score, ScorePoint
 from .bundle import ResourceSet
 
 _SCORE_UNITS = {"", "{score}", "score", "{scores}", "1", "{points}", "points", "{#}"}
@@ -23,6 +31,7 @@ _ORDINAL_URLS = (
     "http://hl7.org/fhir/StructureDefinition/ordinalValue",
     "http://hl7.org/fhir/StructureDefinition/itemWeight",
 )
+_LA_CODE = re.compile(r"LA\d{1,8}-\d")  # a LOINC answer code: unambiguous without its system
 _MDQ_POSITIVE_MIN = 7  # MDQ part 1: >= 7 "yes" (research §3; co-occurrence/impairment not coded)
 
 
@@ -32,6 +41,7 @@ class ObservationOutput:
     labs: list[Lab] = field(default_factory=list)
     adherence: list[AdherenceNote] = field(default_factory=list)
     markers: list[Marker] = field(default_factory=list)
+    functional: list[Rating] = field(default_factory=list)
     item9: list[ScorePoint] = field(default_factory=list)
     warnings: list[DataWarning] = field(default_factory=list)
 
@@ -97,8 +107,6 @@ def _observation(
     totals: dict[tuple[str, date], Score],
     items: dict[date, _Items],
 ) -> None:
-    if r.get("status") not in _USABLE_STATUS:
-        return
     known = [
         (c, maps.scale_codes.get((str(c.get("system")), str(c.get("code")))))
         for c in codings(r.get("code"))
@@ -110,6 +118,17 @@ def _observation(
     )
     components = [c for c in r.get("component") or [] if isinstance(c, dict)]
     if scale_code is None and kind is None and not components:
+        return
+    if r.get("status") not in _USABLE_STATUS:
+        if scale_code is not None or kind is not None:
+            out.warnings.append(
+                DataWarning(
+                    code="observation-status",
+                    diagnostic=f"status '{r.get('status')}': not a usable result; left out",
+                    location=f"{ref_of(r)}.status",
+                    reason="observation-status",
+                )
+            )
         return
     day = _day(r, as_of, out)
     if day is None:
@@ -256,7 +275,10 @@ def _answer_value(holder: dict[str, Any], maps: Mappings) -> float | None:
             if isinstance(ext, dict) and ext.get("url") in _ORDINAL_URLS:
                 raw = ext.get("valueDecimal", ext.get("valueInteger"))
                 return number(raw)
-        mapped = maps.scale_answers.get((str(c.get("system")), str(c.get("code"))))
+        system = c.get("system")
+        if system is None and _LA_CODE.fullmatch(str(c.get("code"))):
+            system = "http://loinc.org"  # LHC-Forms may leave out the system of LA answer codes
+        mapped = maps.scale_answers.get((str(system), str(c.get("code"))))
         if mapped is not None:
             return float(mapped)
     return None
@@ -279,7 +301,16 @@ def _other_kind(
                 )
             )
             return
-        out.labs.append(Lab(test=kind, day=day, value=round(value * factor, 3), resource=ref))  # type: ignore[arg-type]
+        out.labs.append(
+            Lab(
+                test=kind,  # type: ignore[arg-type]
+                day=day,
+                value=round(value * factor, 3),
+                resource=ref,
+                recorded_value=value,
+                recorded_unit=unit or None,
+            )
+        )
     elif kind == "adherence":
         meaning = _meaning(r, maps)
         if meaning in ("adherent", "non-adherent"):
@@ -293,6 +324,35 @@ def _other_kind(
             out.markers.append(Marker(kind="mdq-positive", day=day, resource=ref))
     else:
         out.markers.append(Marker(kind=kind, day=day, resource=ref))
+        if kind == "functional":
+            _functional_rating(r, maps, day, ref, out)
+
+
+def _functional_rating(
+    r: dict[str, Any], maps: Mappings, day: date, ref: str, out: ObservationOutput
+) -> None:
+    """The value of a functional rating (WSAS, Q-LES-Q-SF, WPAI, SOFAS, GAF), when it has one in
+    the scale's range; a rating without a value stays a marker (the rating was done)."""
+    scale = next(
+        (maps.functional_scales[k] for k in _keys(r.get("code")) if k in maps.functional_scales),
+        None,
+    )
+    if scale is None:
+        return
+    name, low, high = scale
+    value = _answer_value(r, maps)
+    if value is None:
+        return
+    if not low <= value <= high:
+        out.warnings.append(
+            DataWarning(
+                code="out-of-range",
+                diagnostic=f"{name} value {value:g} outside {low:g}-{high:g}; ignored",
+                location=ref,
+            )
+        )
+        return
+    out.functional.append(Rating(scale=name, day=day, value=value, resource=ref))
 
 
 def _meaning(r: dict[str, Any], maps: Mappings) -> str | None:
@@ -322,21 +382,47 @@ def _questionnaire(
     totals: dict[tuple[str, date], Score],
     items: dict[date, _Items],
 ) -> None:
-    if r.get("status") not in (None, "completed", "amended"):
-        return
     found = list(_qr_items(r.get("item"), maps))
-    if not found:
+    form = _form_scale(r.get("questionnaire"), maps)
+    if not found and form is None:
+        return
+    if r.get("status") not in (None, "completed", "amended"):
+        out.warnings.append(
+            DataWarning(
+                code="questionnaire-unread",
+                diagnostic=f"status '{r.get('status')}': an unfinished or stopped questionnaire "
+                "is not read (its item 9 included)",
+                location=f"{ref_of(r)}.status",
+                reason="questionnaire-status",
+            )
+        )
         return
     day = _day(r, as_of, out)
     if day is None:
         return
     ref = ref_of(r)
-    for sc, answer in found:
+    read_total, read_items = False, set()
+    for sc, answer, link in found:
+        value = _answer_value(answer, maps) if answer is not None else None
+        if value is None and sc.scale == "PHQ-9" and sc.item == 9:
+            out.warnings.append(
+                DataWarning(
+                    code="item9-unread",
+                    diagnostic=f"PHQ-9 item 9 (linkId '{link}') has no answer trd-fhir can read; "
+                    "the suicide-risk finding cannot be checked for this questionnaire",
+                    location=f"{ref}.item",
+                    reason="item9-unread",
+                )
+            )
+            continue
+        if answer is None:
+            continue  # an item without an answer: not answered
+        before = len(out.warnings)
         _add_value(
             sc.scale,
             sc.role,
             sc.item,
-            _answer_value(answer, maps),
+            value,
             answer,
             day,
             ref,
@@ -345,23 +431,69 @@ def _questionnaire(
             totals,
             items,
         )
+        if value is not None and len(out.warnings) == before:  # read without a complaint
+            read_total = read_total or sc.role == "total"
+            if sc.role == "item":
+                read_items.add(sc.item)
+    scales = {sc.scale for sc, _, _ in found if sc.role in ("total", "item", "panel")}
+    scale = form or (sorted(scales)[0] if scales else None)
+    if scale is not None and not read_total and not (scale == "PHQ-9" and len(read_items) == 9):
+        out.warnings.append(
+            DataWarning(
+                code="questionnaire-unread",
+                diagnostic=f"looks like a {scale} questionnaire, but neither a total nor every "
+                "item could be read (linkIds, answer codes or values of an unknown shape)",
+                location=f"{ref}.item",
+                reason="questionnaire-unread",
+            )
+        )
+
+
+_LOINC = re.compile(r"\d{1,8}-\d")
+
+
+def link_code(link_id: Any) -> str | None:
+    """The LOINC code a linkId names: bare ("44250-9") or as the last segment of a path
+    ("/44250-9", "/44249-1/44260-8"), as NLM LHC-Forms and US Core write them."""
+    if not isinstance(link_id, str):
+        return None
+    last = link_id.rstrip("/").rsplit("/", 1)[-1].strip()
+    return last if _LOINC.fullmatch(last) else None
+
+
+def _form_scale(canonical: Any, maps: Mappings) -> str | None:
+    """The scale a QuestionnaireResponse.questionnaire names (last segment of the canonical,
+    version after '|' ignored), if it is a known form."""
+    if not isinstance(canonical, str):
+        return None
+    last = canonical.split("|", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    return maps.scale_forms.get(last)
 
 
 def _qr_items(entries: Any, maps: Mappings, depth: int = 0) -> Any:
+    """(scale code, first answer or None, linkId) of each item that is a known scale code,
+    through nested groups and items nested under answers."""
     if not isinstance(entries, list) or depth > 5:
         return
     for entry in entries:
         if not isinstance(entry, dict):
             continue
+        link = entry.get("linkId")
+        code = link_code(link)
         keys = [
-            ("http://loinc.org", str(entry.get("linkId"))),
+            *([("http://loinc.org", code)] if code else []),
+            ("http://loinc.org", str(link)),
             *_keys({"coding": entry.get("code")}),
         ]
         sc = next((maps.scale_codes[k] for k in keys if k in maps.scale_codes), None)
         answers = [a for a in entry.get("answer") or [] if isinstance(a, dict)]
-        if sc is not None and answers:
-            yield sc, answers[0]
+        if sc is not None and sc.role != "panel":
+            yield sc, (answers[0] if answers else None), str(link)
+        elif sc is not None:
+            yield sc, None, str(link)
         yield from _qr_items(entry.get("item"), maps, depth + 1)
+        for answer in answers:
+            yield from _qr_items(answer.get("item"), maps, depth + 1)
 
 
 def _merge_items(

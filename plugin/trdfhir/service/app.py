@@ -165,6 +165,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(operation.router)
     app.include_router(cds.router)
+    if settings.subscription_secret:
+        from . import subscriptions  # FHIR Subscription notifications -> re-evaluation
+
+        app.include_router(subscriptions.create_router(state))
     smart = _smart_router(settings)
     if smart is not None:
         app.include_router(smart)

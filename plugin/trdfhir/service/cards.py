@@ -100,13 +100,14 @@ def suggestion_plan(plan: Json, s: Suggestion, patient_id: str, version: str) ->
     """The emitted draft CarePlan narrowed to one suggestion, with no references that only
     exist inside the write-back transaction (urn:uuid)."""
     out = copy.deepcopy(plan)
+    codes = {s.code, *(p.code for p in s.plan)}  # the suggestion and its plan's steps
     out["identifier"] = [{"system": CAREPLAN_SYSTEM, "value": f"{patient_id}-{s.code}"}]
     out["title"] = shorten(f"TRD consideration: {s.text}", 200)
     out.pop("supportingInfo", None)
     out["activity"] = [
         a
         for a in out.get("activity") or []
-        if any(c.get("code") == s.code for c in a["detail"]["code"]["coding"])
+        if any(c.get("code") in codes for c in a["detail"]["code"]["coding"])
     ]
     author = out.get("author") or {}
     if str(author.get("reference", "")).startswith("urn:"):
@@ -132,7 +133,7 @@ def suggestion(hook_instance: str, s: Suggestion, plan: Json) -> Json:
                 "type": "create",
                 "description": shorten(
                     f"Save as a draft care plan (a proposal, not an order): {s.text}. "
-                    f"Because {s.reason}.",
+                    f"Because {s.reason}." + "".join(f" Caution: {c.text}." for c in s.cautions),
                     400,
                 ),
                 "resource": plan,

@@ -23,7 +23,7 @@ from .cds_models import CONTEXTS, CdsRequest, FeedbackRequest, OrderSelectContex
 from .cds_models import OrderSignContext as OrderContext
 from .engine import ServiceState
 from .http import ServiceError, check_resource_limit, endpoint_url, public_base, read_json
-from .orders import draft_medication_requests, order_cards
+from .orders import order_cards, read_draft_orders
 from .prefetch import TEMPLATES, gather
 
 log = logging.getLogger("trdfhir.service.cds")
@@ -111,7 +111,8 @@ async def authenticate(request: Request, state: ServiceState) -> None:
 
 
 @router.get("/cds-services")
-async def discovery() -> JSONResponse:
+async def discovery(request: Request) -> JSONResponse:
+    state_of(request).throttle(request, "discovery")
     return JSONResponse({"services": [s.discovery() for s in SERVICES.values()]})
 
 
@@ -136,9 +137,10 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
         gathered = gather(req, context.patientId, allowed_servers=state.settings.cds_fhir_servers)
         resources = gathered.resources
         orders: list[dict[str, Any]] = []
+        notes: list[str] = []
         if isinstance(context, OrderContext):
             selections = context.selections if isinstance(context, OrderSelectContext) else None
-            orders = draft_medication_requests(context.draftOrders, selections)
+            orders, notes = read_draft_orders(context.draftOrders, selections)
             drafts = {f"MedicationRequest/{o.get('id')}" for o in orders if o.get("id")}
             resources = [
                 r for r in resources if f"{r.get('resourceType')}/{r.get('id')}" not in drafts
@@ -150,7 +152,9 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
             "entry": [{"resource": r} for r in resources],
         }
         is_view = service.hook == "patient-view"
-        ev = state.evaluate(bundle, state.today(), emit=is_view)
+        ev = state.evaluate(bundle, state.today(), emit=is_view, warnings=gathered.warnings)
+        if ev.assessment.deceased:  # no cards for a patient who has died
+            return []
         if is_view:
             return patient_view_cards(
                 ev,
@@ -168,6 +172,7 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
             req.hookInstance,
             docs_url=state.settings.docs_url,
             app_url=app_url,
+            notes=notes,
         )
 
     cards = await run_in_threadpool(work)

@@ -30,7 +30,8 @@ def result_text(name: str, value: Any) -> str:
     if name == "esm":
         return str(value.get("category"))
     if "A" in value and "E" in value:
-        return " ".join(f"{k}: {value.get(k)}" for k in "ABCDE")
+        marks = " ".join(f"{k}: {value.get(k)}" for k in "ABCDE")
+        return marks + (f" ({value['label']})" if value.get("label") else "")
     score = value.get("score")
     shown = "n/a" if score is None else f"{score:g}" if isinstance(score, float) else str(score)
     if value.get("category"):
@@ -89,10 +90,17 @@ def detail_markdown(summary: Json, ev: Evaluation) -> str:
         ]
     if summary["suggestions"]:
         lines += ["", "**Suggestions** (considerations for the clinician, not orders)", ""]
-        lines += [
-            f"- {cell(s['text'])}: {cell(s['reason'])} ({cell(s['source'])})"
-            for s in summary["suggestions"]
-        ]
+        for s in summary["suggestions"]:
+            lines.append(f"- {cell(s['text'])}: {cell(s['reason'])} ({cell(s['source'])})")
+            lines += [
+                f"  - **Caution** ({cell(c['code'])}): {cell(c['text'])} ({cell(c['source'])})"
+                for c in s.get("cautions") or []
+            ]
+            lines += [
+                f"  - Step {p['step']} ({cell(p['timing'])}; only if {cell(p['condition'])}): "
+                f"{cell(p['text'])}"
+                for p in s.get("plan") or []
+            ]
     if summary["warnings"]:
         lines += ["", f"_{len(summary['warnings'])} data warning(s); see the SMART app._"]
     return "\n".join(lines)

@@ -4,8 +4,10 @@ JWT verifier, the feedback store, and one evaluation (assessment + write-back Bu
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -16,7 +18,9 @@ from ..emit import emit_bundle
 from ..errors import TrdFhirError
 from ..limits import Limits, checkpoint, deadline
 from ..mappings import Mappings, load_mappings
+from ..model import DataWarning
 from ..settings import Settings
+from .ratelimit import RateLimiter, TokenBuckets, client_address, throttle
 from .settings import ServiceSettings
 
 MAX_FEEDBACK = 10_000
@@ -59,26 +63,60 @@ class ServiceState:
         self.verifier = CdsJwtVerifier(
             settings.cds_issuers,
             leeway=settings.jwt_leeway_seconds,
+            max_lifetime=settings.jwt_max_lifetime_seconds,
             jwks=JwksCache(ttl=settings.jwks_cache_seconds),
-            replay=ReplayCache(),
+            replay=ReplayCache.for_lifetime(
+                settings.jwt_max_lifetime_seconds,
+                settings.jwt_leeway_seconds,
+                settings.jwt_replay_tokens_per_second,
+            ),
             now=settings.now,
         )
         self.feedback = FeedbackStore()
+        self.rates: dict[str, RateLimiter | None] = {
+            name: TokenBuckets(per_minute) if per_minute else None
+            for name, per_minute in (
+                ("launch", settings.rate_limit_launch_per_minute),
+                ("discovery", settings.rate_limit_discovery_per_minute),
+                ("evaluate", settings.rate_limit_evaluate_per_minute),
+            )
+        }
         self.version = __version__
         self.smart_app = False  # set by create_app when the SMART app router is mounted
         # the time limit is set around evaluate() and emit() together, below
         self.limits = Limits(max_depth=settings.max_depth, max_resources=settings.max_resources)
 
+    def client(self, request: Any) -> str:
+        """The client's address (the peer, or the configured trusted forwarding header)."""
+        return client_address(request, self.settings.forwarded_header)
+
+    def throttle(self, request: Any, name: str) -> None:
+        """ThrottledError (429, Retry-After) when this client is over the `name` rate."""
+        throttle(self.rates.get(name), self.client(request), time.monotonic(), name)
+
     def today(self) -> date:
         return self.settings.now().date()
 
-    def evaluate(self, data: Any, as_of: date, *, emit: bool = True) -> Evaluation:
+    def evaluate(
+        self,
+        data: Any,
+        as_of: date,
+        *,
+        emit: bool = True,
+        warnings: Sequence[DataWarning] = (),
+    ) -> Evaluation:
         """One evaluation within the limits: LimitError (HTTP 422) when the input is too deep or
-        too big, or when evaluating and emitting take longer than max_evaluation_seconds."""
+        too big, or when evaluating and emitting take longer than max_evaluation_seconds.
+        `warnings`: about input the service left out before evaluating (they join the record's)."""
         with deadline(self.settings.max_evaluation_seconds):
             assessment = evaluate(
                 data, as_of=as_of, settings=self.clinical, mappings=self.maps, limits=self.limits
             )
+            if warnings:
+                record = replace(
+                    assessment.record, warnings=(*assessment.record.warnings, *warnings)
+                )
+                assessment = replace(assessment, record=record)
             checkpoint("writing the Bundle")
             bundle, problem = self.emit(assessment) if emit else (None, "not requested")
         return Evaluation(

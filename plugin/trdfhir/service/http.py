@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from ..errors import TrdFhirError
+from ..errors import BusyError, TrdFhirError
 from ..limits import DEFAULT_MAX_DEPTH, json_depth_exceeds
 
 FHIR_JSON = "application/fhir+json"
@@ -52,6 +52,8 @@ def outcome(severity: str, code: str, diagnostics: str) -> dict[str, Any]:
 def error_response(error: TrdFhirError, *, media_type: str = FHIR_JSON) -> JSONResponse:
     status = status_of(error)
     headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
+    if isinstance(error, BusyError):
+        headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse(
         error.operation_outcome(), status_code=status, media_type=media_type, headers=headers
     )

@@ -127,6 +127,7 @@ def result_parameters(ev: Evaluation) -> dict[str, Any]:
 @router.post("/$trd-evaluate", response_class=FhirResponse)
 async def evaluate_posted(request: Request, asOf: str | None = None) -> FhirResponse:
     state = state_of(request)
+    state.throttle(request, "evaluate")
     body = await read_json(request, state.settings.max_body_bytes, state.settings.max_depth)
     bundle, param_as_of = read_parameters(body)
     if param_as_of is not None and asOf is not None and param_as_of != asOf:
@@ -145,6 +146,7 @@ async def evaluate_patient(
     asOf: str | None = None,
 ) -> FhirResponse:
     state = state_of(request)
+    state.throttle(request, "evaluate")
     base = state.settings.fhir_base_url
     if base is None:
         raise ServiceError(

@@ -10,6 +10,11 @@ antidepressant being ordered. Two rules, nothing more (no interaction checking):
 
 Drug codes map through the same mappings as the record (RxNorm/ATC ingredient or product codes,
 else the drug name in the text).
+
+Draft orders are read liberally (clients get details wrong: the CDS Hooks sandbox sends
+`category` as an object): an element whose JSON type is wrong is left unread with a note in the
+cards' detail, unless the card depends on it (the medication, the id), in which case that order
+is skipped with a note. Only a call whose MedicationRequests are all unreadable is a 400.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from datetime import timedelta
 from typing import Any
 
 from ..assessment import Assessment
+from ..fhir.shape import resource_problem
 from ..fhir.values import codings, concept_text, reference_target
 from ..mappings import Drug, Mappings
 from ..model import FAILURE_OUTCOMES, AssessedTrial
 from .cards import Json, card_uuid, shorten, smart_link, source
+from .detail import cell
+from .http import ServiceError
 
 FIXABLE = {
     "dose-below-minimum": "the dose is below the minimum adequate dose",
@@ -31,16 +39,69 @@ FIXABLE = {
 }
 
 
+# Elements an order-select/order-sign card is about: an order with one of these unreadable is
+# skipped; any other malformed element is left unread.
+ESSENTIAL = frozenset({"resourceType", "id", "medicationCodeableConcept", "medicationReference"})
+_TOP = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _readable(order: dict[str, Any], where: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The order with its malformed non-essential elements removed (None when an essential
+    one is malformed), and a note for each."""
+    notes: list[str] = []
+    for _ in range(len(order) + 1):
+        problem = resource_problem(order)
+        if problem is None:
+            return order, notes
+        path, _, message = problem.partition(": ")
+        top = _TOP.match(path)
+        element = top[0] if top else ""
+        if not element or element in ESSENTIAL or element not in order:
+            notes.append(f"{where}.{path} is unreadable ({message}): the order was skipped")
+            return None, notes
+        notes.append(f"{where}.{path} was not read ({message})")
+        order = {k: v for k, v in order.items() if k != element}
+    return None, notes
+
+
+def read_draft_orders(
+    draft_orders: dict[str, Any], selections: list[str] | None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The draft MedicationRequests to check (those selected, when `selections` names any) and
+    notes on what could not be read; ServiceError 400 when there are MedicationRequests and
+    none is readable."""
+    orders: list[dict[str, Any]] = []
+    notes: list[str] = []
+    unreadable = 0
+    for i, entry in enumerate(draft_orders.get("entry") or []):
+        where = f"draftOrders.entry[{i}]"
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict):
+            notes.append(f"{where} was skipped: it holds no resource")
+            unreadable += 1
+            continue
+        if resource.get("resourceType") != "MedicationRequest":
+            continue
+        order, found = _readable(resource, f"{where}.resource")
+        notes += found
+        if order is None:
+            unreadable += 1
+        else:
+            orders.append(order)
+    if unreadable and not orders:
+        first = next(n for n in notes if "skipped" in n or "holds no" in n)
+        raise ServiceError(f"no draft order can be read: {first}", location="draftOrders")
+    return _selected(orders, selections), notes
+
+
 def draft_medication_requests(
     draft_orders: dict[str, Any], selections: list[str] | None
 ) -> list[dict[str, Any]]:
-    orders = [
-        e["resource"]
-        for e in draft_orders.get("entry") or []
-        if isinstance(e, dict)
-        and isinstance(e.get("resource"), dict)
-        and e["resource"].get("resourceType") == "MedicationRequest"
-    ]
+    """The draft MedicationRequests to check (read_draft_orders without its notes)."""
+    return read_draft_orders(draft_orders, selections)[0]
+
+
+def _selected(orders: list[dict[str, Any]], selections: list[str] | None) -> list[dict[str, Any]]:
     if selections:
         chosen = [o for o in orders if f"MedicationRequest/{o.get('id')}" in selections]
         return chosen or orders  # selections naming no MedicationRequest by id: look at all
@@ -116,6 +177,7 @@ def order_cards(
     *,
     docs_url: str,
     app_url: str | None,
+    notes: list[str] | None = None,
 ) -> list[Json]:
     cards: list[Json] = []
     current = current_trial(a)
@@ -130,9 +192,13 @@ def order_cards(
                     cards.append(card)
             for failed in failed_trials(a, drug.ingredient):
                 cards.append(_repeat(failed, drug, ref, hook_instance, docs_url))
-    if app_url:
-        for card in cards:
+    for card in cards:
+        if app_url:
             card["links"] = [smart_link(app_url)]
+        if notes:
+            card["detail"] += "\n\nNot read in the draft orders: " + "; ".join(
+                cell(n) for n in notes
+            )
     return cards
 
 

@@ -6,8 +6,15 @@ uses `_include`); Medications still missing are read from `fhirServer` when ther
 For each key: a prefetched value is used as is (`null` = the client found nothing); a key that is
 missing, holds an OperationOutcome, or holds a Bundle with a `next` link is fetched from
 `fhirServer` (with the `fhirAuthorization` bearer token, when given). When neither works the
-service answers 412 naming the keys. Everything kept must belong to `context.patientId` (else
-422), and trd-fhir's own earlier write-back is left out of the evaluation.
+service answers 412 naming the keys. trd-fhir's own earlier write-back is left out of the
+evaluation.
+
+Whose data (clinical spec §1): a patient-specific resource (of the types the prefetch reads)
+must reference `context.patientId`. One that names no patient (no subject, or a subject given
+only by identifier or display) is left out with a `no-patient` warning. One of another patient
+is an error (422) when the caller sent it; when the service fetched it itself, it is left out
+with an `other-patient` warning, since servers have quirks (one ignores `patient` on some
+searches). Resources that have no subject by nature (Medication, Practitioner, ...) are kept.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from ..errors import TrdFhirError
 from ..fhir.values import reference_target
 from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
+from ..model import DataWarning
+from ..urls import url_allowed
 from .cds_models import CdsRequest
 from .http import ServiceError
 
@@ -48,6 +57,19 @@ TEMPLATES: dict[str, str] = {
 FALLBACK_TIMEOUT = (3.0, 10.0)
 FALLBACK_RETRY = RetryPolicy(attempts=2, max_total=10.0)
 MAX_MEDICATION_READS = 50
+# Types that always belong to one patient (the prefetch's, as the FHIR client reads them).
+PATIENT_TYPES = frozenset(
+    {
+        "Condition",
+        "MedicationStatement",
+        "MedicationRequest",
+        "MedicationDispense",
+        "MedicationAdministration",
+        "Procedure",
+        "Observation",
+        "QuestionnaireResponse",
+    }
+)
 
 
 def render(template: str, context: dict[str, Any]) -> str:
@@ -62,6 +84,8 @@ def render(template: str, context: dict[str, Any]) -> str:
 class Gathered:
     resources: list[dict[str, Any]] = field(default_factory=list)
     fetched: list[str] = field(default_factory=list)  # keys fetched from fhirServer
+    warnings: list[DataWarning] = field(default_factory=list)  # resources left out, and why
+    from_server: set[int] = field(default_factory=set)  # id() of resources the service fetched
 
 
 class _Unusable(Exception):
@@ -93,7 +117,7 @@ def _from_value(key: str, value: Any) -> list[dict[str, Any]]:
 def fallback_client(req: CdsRequest, allowed: tuple[str, ...]) -> FhirClient | None:
     if req.fhirServer is None:
         return None
-    if allowed and not any(req.fhirServer.startswith(a.rstrip("/")) for a in allowed):
+    if allowed and not url_allowed(req.fhirServer, allowed):
         log.warning("fhirServer is not in cds_fhir_servers; not querying it")
         return None
     token = req.fhirAuthorization.access_token if req.fhirAuthorization else None
@@ -142,21 +166,63 @@ def gather(
         if client is not None:
             with client:
                 out.resources += _medications(client, out.resources)
+    kept = [r for r in _this_patients(out, patient_id) if not is_own_output(r)]
+    if not any(r.get("resourceType") == "Patient" for r in kept):
+        kept.insert(0, {"resourceType": "Patient", "id": patient_id})
+    out.resources = kept
+    return out
+
+
+def _name(resource: dict[str, Any]) -> str:
+    rid = resource.get("id")
+    return f"{resource.get('resourceType')}/{rid if isinstance(rid, str) else '(no id)'}"
+
+
+def _this_patients(out: Gathered, patient_id: str) -> list[dict[str, Any]]:
+    """The resources of `context.patientId` (see the module's rule); warnings for the others
+    left out; ServiceError 422 for a sent resource of another patient."""
     mine = f"Patient/{patient_id}"
+    kept: list[dict[str, Any]] = []
+    dropped = 0
     for resource in out.resources:
         owner = patient_of(resource)
-        if owner is not None and owner != mine:
+        fetched = id(resource) in out.from_server
+        if owner is None and resource.get("resourceType") in PATIENT_TYPES:
+            out.warnings.append(
+                DataWarning(
+                    code="no-patient",
+                    diagnostic=f"{_name(resource)} left out: it names no patient (its subject "
+                    "is missing or not a reference to a Patient); it may not be "
+                    f"{mine}'s",
+                    location=f"{_name(resource)}.subject",
+                    reason="no-patient",
+                )
+            )
+            dropped += 1
+        elif owner is not None and owner != mine and fetched:
+            out.warnings.append(
+                DataWarning(
+                    code="other-patient",
+                    diagnostic=f"{_name(resource)} left out: it belongs to another patient "
+                    f"({owner}) than {mine} (fetched from the FHIR server, which did not "
+                    "filter its search by patient)",
+                    location=f"{_name(resource)}.subject",
+                    reason="other-patient",
+                )
+            )
+            dropped += 1
+        elif owner is not None and owner != mine:
             raise ServiceError(
                 f"the data holds a resource of another patient ({owner}) than "
                 f"context.patientId ({patient_id})",
                 status=422,
                 code="business-rule",
             )
-    kept = [r for r in out.resources if not is_own_output(r)]
-    if not any(r.get("resourceType") == "Patient" for r in kept):
-        kept.insert(0, {"resourceType": "Patient", "id": patient_id})
-    out.resources = kept
-    return out
+        else:
+            kept.append(resource)
+    if dropped:
+        log.warning("left out %d resource(s) that are not the context patient's", dropped)
+    return kept
 
 
 def _fetch_missing(
@@ -173,9 +239,11 @@ def _fetch_missing(
     with client:
         for key in missing:
             try:
-                out.resources += _fetch(client, render(TEMPLATES[key], req.context))
+                found = _fetch(client, render(TEMPLATES[key], req.context))
             except TrdFhirError as exc:
                 raise precondition(missing, exc.one_line()) from None
+            out.from_server.update(id(r) for r in found)
+            out.resources += found
             out.fetched.append(key)
         out.resources += _medications(client, out.resources)
 
@@ -197,7 +265,7 @@ def _wanted_medications(resources: list[dict[str, Any]], base: str | None = None
     for r in resources:
         ref = r.get("medicationReference")
         raw = ref.get("reference") if isinstance(ref, dict) else None
-        if isinstance(raw, str) and "://" in raw and not (base and raw.startswith(base + "/")):
+        if isinstance(raw, str) and "://" in raw and not (base and url_allowed(raw, (base,))):
             continue
         target = reference_target(ref)
         if target and target.startswith("Medication/"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -42,11 +43,18 @@ class ServiceSettings:
     cds_auth_required: bool = True
     cds_fhir_servers: tuple[str, ...] = ()  # allowed `fhirServer` prefixes; empty: any
     cors_origins: tuple[str, ...] = ("*",)
+    # requests a minute per client address on the unauthenticated endpoints (0: no limit)
+    rate_limit_launch_per_minute: int = 60  # GET /app/launch
+    rate_limit_discovery_per_minute: int = 120  # GET /cds-services
+    rate_limit_evaluate_per_minute: int = 120  # $trd-evaluate (POST and GET)
+    forwarded_header: str | None = None  # e.g. X-Forwarded-For, set by a trusted proxy only
     max_body_bytes: int = 10_000_000
     max_resources: int = 20_000
     max_depth: int = 100  # nested JSON objects/arrays in a request body
     max_evaluation_seconds: float = 10.0  # time for one evaluation (limits.py)
     jwt_leeway_seconds: int = 30
+    jwt_max_lifetime_seconds: int = 300  # longest exp - iat of a CDS client JWT (plus leeway)
+    jwt_replay_tokens_per_second: int = 100  # sizes the replay cache over that lifetime
     jwks_cache_seconds: int = 300
     docs_url: str = DEFAULT_DOCS_URL
     app_launch_path: str = "/app/launch"
@@ -54,6 +62,11 @@ class ServiceSettings:
     mappings_dir: str | None = None
     evaluation: Mapping[str, Any] = field(default_factory=dict)  # clinical setting overrides
     smart: Mapping[str, Any] = field(default_factory=dict)  # read by the SMART app
+    # FHIR Subscription notifications (service/subscriptions.py): mounted when the secret is set
+    subscription_secret: str | None = None  # `Authorization: Bearer <secret>` on every call
+    subscription_fhir_token: str | None = None  # bearer token for fhir_base_url, if it needs one
+    subscription_queue_size: int = 1000
+    subscription_retries: int = 4
     now: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -75,6 +88,31 @@ class ServiceSettings:
         for name in ("jwt_leeway_seconds", "jwks_cache_seconds"):
             if not 0 <= getattr(self, name) <= 3600:
                 raise SettingsError(f"{name} must be between 0 and 3600")
+        if not 1 <= self.jwt_max_lifetime_seconds <= 3600:
+            raise SettingsError("jwt_max_lifetime_seconds must be between 1 and 3600")
+        if not 1 <= self.jwt_replay_tokens_per_second <= 100_000:
+            raise SettingsError("jwt_replay_tokens_per_second must be between 1 and 100000")
+        for name in (
+            "rate_limit_launch_per_minute",
+            "rate_limit_discovery_per_minute",
+            "rate_limit_evaluate_per_minute",
+        ):
+            if not 0 <= getattr(self, name) <= 1_000_000:
+                raise SettingsError(f"{name} must be between 0 (no limit) and 1000000")
+        header = self.forwarded_header
+        if header is not None and not re.fullmatch(r"[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}", header):
+            raise SettingsError(f"forwarded_header must be an HTTP header name, got {header!r}")
+        if self.subscription_secret is not None:
+            if len(self.subscription_secret) < 16:
+                raise SettingsError("subscription_secret must be at least 16 characters")
+            if self.fhir_base_url is None:
+                raise SettingsError(
+                    "subscription_secret needs fhir_base_url (the server to write to)"
+                )
+        if not 1 <= self.subscription_queue_size <= 1_000_000:
+            raise SettingsError("subscription_queue_size must be between 1 and 1000000")
+        if not 1 <= self.subscription_retries <= 20:
+            raise SettingsError("subscription_retries must be between 1 and 20")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
@@ -114,7 +152,11 @@ def load_service_settings(
     if path:
         values.update(read_settings_file(Path(path)))
         base_dir = Path(path).resolve().parent
-    values.update(_from_env(environ))
+    from_env = _from_env(environ)
+    table = values.get("smart")
+    if "smart" in from_env and isinstance(table, Mapping):
+        from_env["smart"] = {**table, **from_env["smart"]}  # one variable sets one key
+    values.update(from_env)
     return build_settings(values, base_dir=base_dir, now=now)
 
 

@@ -41,9 +41,12 @@ from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
 from ..auth.smart import (
+    DEFAULT_MAX_PENDING,
+    DEFAULT_MAX_PENDING_PER_CLIENT,
     DEFAULT_SCOPE,
     LaunchStore,
     PendingLaunch,
+    PendingLaunches,
     SmartClient,
     SmartConfiguration,
     StateError,
@@ -54,8 +57,16 @@ from ..auth.smart import (
 )
 from ..client import FhirClient, fetch_patient, plan_write, write_bundle
 from ..client.write import PartialWriteError, WriteOutcome
-from ..errors import AuthError, FhirServerError, InputError, SettingsError, TrdFhirError
+from ..errors import (
+    AuthError,
+    BusyError,
+    FhirServerError,
+    InputError,
+    SettingsError,
+    TrdFhirError,
+)
 from ..ingest.bundle import is_own_output
+from ..urls import url_allowed
 from .engine import Evaluation, ServiceState
 from .smart_page import (
     PageContext,
@@ -95,6 +106,8 @@ class SmartAppSettings:
     launch_ttl_seconds           how long a launch may take (state expiry)
     session_ttl_seconds          how long a session lasts
     secure_cookies               force Secure cookies on/off (default: when served over https)
+    max_pending_launches         launches waiting for their callback, overall (then 503)
+    max_pending_launches_per_client   ... from one client address (then 429)
     """
 
     client_id: str = "trd-fhir"
@@ -110,6 +123,8 @@ class SmartAppSettings:
     launch_ttl_seconds: int = 600
     session_ttl_seconds: int = 8 * 3600
     secure_cookies: bool | None = None
+    max_pending_launches: int = DEFAULT_MAX_PENDING
+    max_pending_launches_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> SmartAppSettings:
@@ -117,7 +132,8 @@ class SmartAppSettings:
         known = {
             "client_id", "client_secret", "redirect_uri", "iss", "issuers", "allow_any_issuer",
             "scope", "frame_ancestors", "as_of", "as_of_by_patient", "launch_ttl_seconds",
-            "session_ttl_seconds", "secure_cookies",
+            "session_ttl_seconds", "secure_cookies", "max_pending_launches",
+            "max_pending_launches_per_client",
         }  # fmt: skip
         unknown = sorted(set(values) - known)
         if unknown:
@@ -133,7 +149,12 @@ class SmartAppSettings:
                 kw[key] = tuple(str(i).strip().rstrip("/") for i in items if str(i).strip())
             elif key in ("allow_any_issuer", "secure_cookies"):
                 kw[key] = _bool(key, value)
-            elif key in ("launch_ttl_seconds", "session_ttl_seconds"):
+            elif key in (
+                "launch_ttl_seconds",
+                "session_ttl_seconds",
+                "max_pending_launches",
+                "max_pending_launches_per_client",
+            ):
                 try:
                     kw[key] = int(value)
                 except (TypeError, ValueError):
@@ -250,14 +271,19 @@ class SmartRuntime:
 
     def __init__(self, settings: SmartAppSettings) -> None:
         self.settings = settings
-        self.launches = LaunchStore()
+        self.launches: PendingLaunches = LaunchStore(
+            limit=settings.max_pending_launches,
+            per_client=settings.max_pending_launches_per_client,
+        )
         self.sessions = SessionStore()
         self.http = requests.Session()
         self._discovered: dict[str, tuple[float, SmartConfiguration]] = {}
         self._lock = threading.Lock()
 
     def issuer_allowed(self, iss: str) -> bool:
-        return self.settings.allow_any_issuer or iss in self.settings.allowed_issuers()
+        if self.settings.allow_any_issuer:
+            return True
+        return url_allowed(iss, self.settings.allowed_issuers(), prefix=False)
 
     def discover(self, iss: str) -> SmartConfiguration:
         now = time.time()
@@ -396,6 +422,10 @@ def _message(
 def launch(request: Request) -> Response:
     """EHR launch (iss + launch) or standalone launch (no launch; iss given or configured)."""
     trd, runtime = _state(request)
+    try:  # before anything else: discovery makes an outbound request
+        trd.throttle(request, "launch")
+    except BusyError as exc:
+        return _busy(request, runtime, exc)
     query = request.query_params
     iss = (query.get("iss") or runtime.settings.iss or "").strip().rstrip("/")
     launch_id = query.get("launch")
@@ -433,11 +463,15 @@ def launch(request: Request) -> Response:
         ttl=float(runtime.settings.launch_ttl_seconds),
         extra=extra,
     )
-    runtime.launches.put(pending)
+    try:
+        runtime.launches.put(pending, client=trd.client(request))
+    except BusyError as exc:
+        return _busy(request, runtime, exc)
     response = RedirectResponse(pending.authorize_url(client), status_code=302)
     secure = _secure(request, trd, runtime)
-    # Binds the launch to this browser when the cookie survives (it may not in an EHR iframe;
-    # then the server-side state alone is checked).
+    # Binds the launch to this browser: the callback must bring this cookie back (a login CSRF
+    # brings a stranger's code and state without it). Over https it is SameSite=None; Secure;
+    # Partitioned, so it survives inside the EHR's cross-site iframe.
     _set_cookie(
         response,
         _binding_cookie(pending.state),
@@ -453,6 +487,17 @@ def launch(request: Request) -> Response:
 
 def _binding_cookie(state: str) -> str:
     return "trd-launch-" + state[:16]
+
+
+def _busy(request: Request, runtime: SmartRuntime, exc: BusyError) -> HTMLResponse:
+    """The 429/503 page of a launch refused for now, with Retry-After."""
+    title = "Too many launches" if exc.http_status == 429 else "The app is busy"
+    response = _message(
+        request, runtime, exc.http_status, title, exc.message + ".",
+        f"Nothing was started. Try again in {exc.retry_after} seconds.",
+    )  # fmt: skip
+    response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @router.get("/callback", name="smart_callback")
@@ -473,7 +518,17 @@ def callback(request: Request) -> Response:
             relaunch=True,
         )  # fmt: skip
     cookie = request.cookies.get(_binding_cookie(pending.state))
-    if cookie is not None and not hmac.compare_digest(cookie, pending.binding or ""):
+    if cookie is None:
+        log.warning("SMART callback refused: the launch's binding cookie is missing")
+        return _message(
+            request, runtime, 400, "Sign-in not completed",
+            "This sign-in response did not come back to the browser that started the launch "
+            "(its launch cookie is missing), so it was not used and nobody was signed in.",
+            "Start the app again from the EHR in this browser. If the app opens inside the "
+            "EHR's page, the browser must allow the app's own (partitioned) cookies.",
+            relaunch=True,
+        )  # fmt: skip
+    if not hmac.compare_digest(cookie, pending.binding or ""):
         return _message(
             request, runtime, 400, "Launch refused",
             "This authorization response belongs to a launch started in another browser.",

@@ -113,11 +113,13 @@ def stage_result(name: str, value: Any) -> str:
             if key in v:
                 groups.setdefault(str(v[key]), []).append(key)
         order = ("met", "not-met", "not-assessable")
-        return "; ".join(
+        marks = "; ".join(
             f"{words(status).lower()}: {', '.join(groups[status])}"
             for status in order
             if status in groups
         )
+        label = v.get("label")  # "refractoriness" only when A-E are all met
+        return marks + (f" — {label}" if label else "")
     if "score" in v:
         return _score(v.get("score"))
     if "stage" in v:
@@ -227,10 +229,41 @@ def suggestions_html(summary: Mapping[str, Any]) -> str:
         out.append(
             f'<li data-code="{esc(s.get("code"))}"><p class="s-text">{esc(s.get("text"))}</p>'
             f'<p class="s-why"><span class="k">Why</span> {esc(s.get("reason") or "—")}</p>'
-            f'<p class="source">Source: {esc(s.get("source") or "—")}</p></li>'
+            f'<p class="source">Source: {esc(s.get("source") or "—")}</p>'
+            + cautions_html(s.get("cautions") or [])
+            + plan_html(s.get("plan") or [])
+            + "</li>"
         )
     out.append("</ol>")
     return "".join(out)
+
+
+def cautions_html(cautions: list[Any]) -> str:
+    if not cautions:
+        return ""
+    items = "".join(
+        f'<li data-code="{esc(c.get("code"))}"><span class="k">Caution</span> '
+        f"{esc(c.get('text'))} <span class=muted>({esc(c.get('source'))})</span></li>"
+        for c in cautions
+    )
+    return f'<ul class="cautions">{items}</ul>'
+
+
+def plan_html(steps: list[Any]) -> str:
+    """The sequential plan: ordered steps, each only after the previous one succeeded."""
+    if not steps:
+        return ""
+    items = "".join(
+        f'<li data-code="{esc(p.get("code"))}">{esc(p.get("text"))} '
+        f'<span class="k">When</span> {esc(p.get("timing"))}; '
+        f'<span class="k">only if</span> {esc(p.get("condition"))} '
+        f"<span class=muted>({esc(p.get('source'))})</span></li>"
+        for p in steps
+    )
+    return (
+        '<p class="s-plan"><span class="k">Plan</span> each step only after the previous one '
+        f'succeeded; relative timing, not dates or orders</p><ol class="plan">{items}</ol>'
+    )
 
 
 # -- banner, trials table, warnings ----------------------------------------------------------------

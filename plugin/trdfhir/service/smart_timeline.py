@@ -34,7 +34,7 @@ ROW_COURSE = 48
 PANEL_H = 150
 AXIS_H = 34
 MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-PROCEDURES = ("psychotherapy", "ect", "rtms", "esketamine")
+PROCEDURES = ("psychotherapy", "ect", "rtms", "esketamine", "ketamine")
 KIND_LABEL = {
     "antidepressant": "antidepressant",
     "augmentation": "augmentation",
@@ -42,6 +42,7 @@ KIND_LABEL = {
     "ect": "ECT course",
     "rtms": "rTMS course",
     "esketamine": "esketamine course",
+    "ketamine": "IV ketamine course",
 }
 MODALITY = {
     "cbt": "CBT",
@@ -312,7 +313,12 @@ def draw_row(row: Row, y: int, axis: Axis) -> str:
     if tr.drug_class and row.kind == "main":
         label += f" ({tr.drug_class})"
     if row.kind == "course":
-        label = {"ect": "ECT", "rtms": "rTMS", "esketamine": "esketamine"}.get(tr.kind, "")
+        label = {
+            "ect": "ECT",
+            "rtms": "rTMS",
+            "esketamine": "esketamine",
+            "ketamine": "IV ketamine",
+        }.get(tr.kind, "")
         if tr.kind == "psychotherapy":
             label = MODALITY.get(tr.modality or "", "psychotherapy")
         if tr.sessions is not None:

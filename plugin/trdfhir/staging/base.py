@@ -93,7 +93,7 @@ def group_of(trial: Trial) -> str:
 
 def detail_of(trial: Trial) -> str:
     """'sertraline'; 'cbt, 12 sessions'; '12 sessions' (ECT)."""
-    if trial.kind not in ("psychotherapy", "ect", "rtms", "esketamine"):
+    if trial.kind not in ("psychotherapy", "ect", "rtms", "esketamine", "ketamine"):
         return trial.agent
     parts = [trial.modality or "modality unspecified"] if trial.kind == "psychotherapy" else []
     if trial.sessions is not None:

@@ -9,18 +9,26 @@ intensified treatment. The published item points were NOT retrieved: weights com
 
 Rule (docs/rules.md), item keys as in the weights file: the MSM items duration, severity and
 failed_treatments (the MSM failure level, 0 when none; MSM's augmentation and ECT items are replaced
-by the DM-TRD's extended augmentation and intensified treatment); functional_impairment is null
-because the record model holds no functional rating (a functional Marker has no value);
+by the DM-TRD's extended augmentation and intensified treatment); functional_impairment from the
+latest WSAS total dated in the episode, by the bands of Mundt et al. 2002 (settings
+`wsas_significant_min`, `wsas_severe_above`): below 10 subclinical 0, 10-20 significant 1, above
+20 moderately severe or worse 2 (the level numbers are the project's; the DM-TRD's own item levels
+were not retrieved); null without a WSAS (Q-LES-Q-SF, WPAI, SOFAS and GAF have no sourced band and
+are reported as values only);
 comorbid_anxiety / personality_disorder (incl. borderline) / psychosocial_stressors (Z55-Z65) 0/1
 from diagnoses on record; extended_augmentation = number of distinct augmenting agents attached in
 the episode; failed_psychotherapy = number of counted psychotherapy failures; intensified_treatment
 0/1 = any ECT, rTMS or esketamine course in the episode. Score = sum of weight x item; null if an
-item is null or has no weight.
+item is null or has no weight. `assumed_zero` lists the items that are 0 only because nothing is on
+record (no diagnosis, augmentation, psychotherapy failure or intensified treatment): taken as 0
+for want of data, and labelled so.
 """
 
 from __future__ import annotations
 
-from ..model import StageResult
+from ..fhir.values import json_number
+from ..model import Rating, StageResult
+from ..settings import Settings
 from .base import StagingContext, ids
 from .maudsley import duration_level, failure_level, severity_level
 
@@ -28,16 +36,41 @@ NAME = "dm_trd"
 SOURCE = "Peeters et al. 2016 (DM-TRD); item weights unverified (mappings/dm_trd_weights.json)"
 
 
+WSAS_BANDS = ("subclinical", "significant impairment", "moderately severe or worse")
+ZERO_FOR_WANT_OF_DATA = (
+    "comorbid_anxiety",
+    "personality_disorder",
+    "psychosocial_stressors",
+    "extended_augmentation",
+    "failed_psychotherapy",
+    "intensified_treatment",
+)
+
+
+def wsas_level(value: float, settings: Settings) -> int:
+    """0 subclinical (< 10), 1 significant (10-20), 2 moderately severe or worse (> 20)."""
+    if value > settings.wsas_severe_above:
+        return 2
+    return 1 if value >= settings.wsas_significant_min else 0
+
+
+def functional_rating(ctx: StagingContext) -> Rating | None:
+    """The latest WSAS dated in the episode (see StagingContext.in_episode)."""
+    wsas = [r for r in ctx.record.functional if r.scale == "WSAS" and ctx.in_episode(r.day)]
+    return max(wsas, key=lambda r: (r.day, r.resource)) if wsas else None
+
+
 def items(ctx: StagingContext) -> dict[str, int | None]:
     agents = {
         t.trial.agent for t in ctx.trials if t.trial.kind == "augmentation" and t.trial.attached_to
     }
-    intensified = any(t.trial.kind in ("ect", "rtms", "esketamine") for t in ctx.trials)
+    wsas = functional_rating(ctx)
+    intensified = any(t.trial.kind in ("ect", "rtms", "esketamine", "ketamine") for t in ctx.trials)
     return {
         "duration": duration_level(ctx),
         "severity": severity_level(ctx)[0],
         "failed_treatments": failure_level(len(ctx.counted_failures("antidepressant"))),
-        "functional_impairment": None,
+        "functional_impairment": None if wsas is None else wsas_level(wsas.value, ctx.settings),
         "comorbid_anxiety": int(ctx.has_diagnosis("anxiety")),
         "personality_disorder": int(ctx.has_diagnosis("personality-disorder", "borderline")),
         "psychosocial_stressors": int(ctx.has_diagnosis("psychosocial-stressor")),
@@ -63,12 +96,36 @@ def stage(ctx: StagingContext) -> StageResult:
         text = f"DM-TRD {score:g}"
     shown = ", ".join(f"{k} {v}" for k, v in rated.items() if v is not None)
     text += f"; items: {shown}"
+    wsas = functional_rating(ctx)
+    if wsas is not None:
+        level = rated["functional_impairment"] or 0
+        text += (
+            f"; functional impairment from WSAS {wsas.value:g} on {wsas.day.isoformat()} "
+            f"({WSAS_BANDS[level]}, Mundt et al. 2002)"
+        )
+    zero = [k for k in ZERO_FOR_WANT_OF_DATA if rated.get(k) == 0]
+    if zero:
+        text += f"; taken as 0 for want of data: {', '.join(zero)}"
     if provisional:
         text += "; weights unverified, score provisional"
     failures = ctx.counted_failures("antidepressant", "psychotherapy")
     return StageResult(
         model=NAME,
-        value={"score": score, "provisional": provisional, "items": rated},
+        value={
+            "score": score,
+            "provisional": provisional,
+            "items": rated,
+            "assumed_zero": zero,
+            "functional_rating": None
+            if wsas is None
+            else {
+                "scale": wsas.scale,
+                "value": json_number(wsas.value),
+                "date": wsas.day.isoformat(),
+                "band": WSAS_BANDS[rated["functional_impairment"] or 0],
+                "resource": wsas.resource,
+            },
+        },
         headline=None,
         explanation=text,
         source=SOURCE,

@@ -8,13 +8,22 @@ depression", Table 3: criteria for refractoriness, each met / not-met / not-asse
   evidence-based modality. Trials that could reach this (days at unknown dose, unknown duration
   or dose threshold, unspecified modality) count in the upper-bound pass; if only they could make
   A met, A is `not-assessable`.
-- B: treatments evidence-based and fitted to the patient's complexity: a clinician's judgement, so
-  always `not-assessable`; `comorbidities` lists what is on record.
+- B: treatments evidence-based and fitted to the patient's complexity (their examples: extensive
+  comorbidities, double depression): a clinician's judgement, so `not-assessable`, except that
+  double depression on record (patterns.double_depression) settles it: with no psychotherapy
+  course on record in any episode B is `not-met` ("wishful thinking ... that a single course of an
+  antidepressant may entail solution to ... double depression", Guidi & Fava 2024 §5); with a
+  failed adequate CBASP course (the psychotherapy developed for chronic depression) B is `met`;
+  `comorbidities` lists what is on record, `double-depression` included.
 - C: clinimetric assessment documented: a `clinimetric` marker dated in the episode (within
   `lab_lookback_days` of the as-of date when the episode start is unknown).
 - D: not loss of clinical effect during maintenance nor failure on rechallenge: `not-met` with
   either, `not-assessable` without any counted failure (of any kind), else `met`.
 - E: shared decision documented: a `shared-decision` marker, dated as for C.
+
+`label` (Table 3: "A through E are necessary"): "refractoriness" only when all five are met;
+"criteria met except B (not assessable)" (naming each such criterion) when none is not-met and
+some cannot be assessed; otherwise null.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..model import AssessedTrial, StageResult
+from ..patterns import double_depression
 from .base import StagingContext, describe
 
 NAME = "guidi_fava"
@@ -31,6 +41,9 @@ COMORBIDITIES = (
     "hypothyroidism", "sleep-apnea", "vitamin-d-deficiency",
 )  # fmt: skip
 Judgement = Literal["yes", "maybe", "no"]
+# The psychotherapy developed for chronic depression (Guidi & Fava 2024 §5: CBASP "specifically
+# developed for patients with chronic depression"): a failed adequate course addressed it.
+CHRONIC_MODALITY = "cbasp"
 
 
 def judge(ctx: StagingContext, t: AssessedTrial) -> Judgement:
@@ -74,9 +87,40 @@ def criterion_a(ctx: StagingContext) -> tuple[str, list[AssessedTrial], str]:
     return "not-met", sure, summary
 
 
+def criterion_b(ctx: StagingContext) -> tuple[str, str]:
+    if double_depression(ctx.record) is not None:
+        therapy = [t for t in (*ctx.trials, *ctx.earlier_trials) if t.trial.kind == "psychotherapy"]
+        if not therapy:
+            return "not-met", "double depression on record and no psychotherapy course on record"
+        chronic = [
+            t for t in therapy if t.trial.modality == CHRONIC_MODALITY and judge(ctx, t) == "yes"
+        ]
+        if chronic:
+            return "met", f"double depression addressed by {describe(chronic)}"
+        return (
+            "not-assessable",
+            "double depression on record; whether the treatments addressed it needs a clinician",
+        )
+    return "not-assessable", "needs a clinician"
+
+
+def label(value: dict[str, object]) -> str | None:
+    """The refractoriness label: only with A through E all met (Table 3)."""
+    marks = [str(value[k]) for k in "ABCDE"]
+    if all(m == "met" for m in marks):
+        return "refractoriness"
+    if "not-met" in marks:
+        return None
+    open_ = [k for k in "ABCDE" if value[k] == "not-assessable"]
+    return f"criteria met except {' and '.join(open_)} (not assessable)"
+
+
 def stage(ctx: StagingContext) -> StageResult:
     a, a_trials, a_text = criterion_a(ctx)
+    b, b_text = criterion_b(ctx)
     comorbid = [c for c in COMORBIDITIES if ctx.has_diagnosis(c)]
+    if double_depression(ctx.record) is not None:
+        comorbid.append("double-depression")
     c_ev = ctx.markers_in_episode("clinimetric")
     e_ev = ctx.markers_in_episode("shared-decision")
     if ctx.loss_of_effect or ctx.rechallenge_failures:
@@ -87,14 +131,15 @@ def stage(ctx: StagingContext) -> StageResult:
         d, d_text = "met", "no loss of effect or rechallenge failure on record"
     value: dict[str, object] = {
         "A": a,
-        "B": "not-assessable",
+        "B": b,
         "C": "met" if c_ev else "not-met",
         "D": d,
         "E": "met" if e_ev else "not-met",
         "comorbidities": comorbid,
     }
+    value["label"] = label(value)
     text = (
-        f"A {a} ({a_text}); B needs a clinician (comorbidities: {', '.join(comorbid) or 'none'}); "
+        f"A {a} ({a_text}); B {b} ({b_text}; comorbidities: {', '.join(comorbid) or 'none'}); "
         f"C {value['C']} ({', '.join(c_ev) or 'no clinimetric assessment in the episode'}); "
         f"D {d} ({d_text}); E {value['E']} ({', '.join(e_ev) or 'no shared decision on record'})"
     )

@@ -6,11 +6,13 @@ Rule (docs/rules.md), from the latest trial of the current episode (latest start
 trial attached to an antidepressant is judged through that antidepressant and is skipped):
 remission -> full-response; response -> residual-symptoms; partial -> partial-response; a failure
 (as counted by this evaluation, so an inferred one is ignored under `--measured-only`) with
-Guidi & Fava criteria A, C, D and E all met -> refractoriness; non-response with some improvement
+Guidi & Fava criteria A through E all met -> refractoriness (Table 3: all five are necessary; when
+the others are met and B, or another, cannot be assessed, the explanation says "criteria met except
+B (not assessable)" and the label below applies); non-response with some improvement
 (change > 0) -> non-response; unchanged or worse (change <= 0, or outcome worsening) -> resistance;
 otherwise unknown. Interpretations: a non-response without a score change (documented or inferred)
 is reported as non-response, since "resistance" needs evidence that nothing improved; behavioural
-toxicity is not detectable from FHIR records and is not used.
+toxicity is reported as its own finding (`behavioural-toxicity`), not as a spectrum label.
 """
 
 from __future__ import annotations
@@ -34,11 +36,20 @@ def latest(ctx: StagingContext) -> AssessedTrial | None:
 
 
 def classify(ctx: StagingContext, t: AssessedTrial) -> tuple[str, str]:
-    outcome = t.outcome
+    note = ""
     if ctx.counted_failure(t):
         gf = guidi_fava.stage(ctx).value
-        if isinstance(gf, dict) and all(gf[k] == "met" for k in "ACDE"):
-            return "refractoriness", "Guidi & Fava criteria A, C, D and E met"
+        tag = gf.get("label") if isinstance(gf, dict) else None
+        if tag == "refractoriness":
+            return "refractoriness", "Guidi & Fava criteria A through E met"
+        if tag:
+            note = f"; Guidi & Fava {tag}, so not labelled refractoriness"
+    label, why = _classify(ctx, t)
+    return label, why + note
+
+
+def _classify(ctx: StagingContext, t: AssessedTrial) -> tuple[str, str]:
+    outcome = t.outcome
     if outcome.status in DIRECT:
         return DIRECT[outcome.status], outcome.status
     if outcome.status in ("non-response", "worsening") and ctx.is_failure(t):

@@ -10,7 +10,7 @@ Profile: TrdSuggestionCarePlan
 Parent: CarePlan
 Id: trd-suggestion-careplan
 Title: "TRD suggestion CarePlan"
-Description: "The suggestions of a TRD assessment as one draft CarePlan with intent proposal: considerations for the clinician, not orders. One current draft per patient (identifier http://trd-fhir.org/fhir/sid/careplan|<patient id>, written by a conditional update on that identifier and status=draft). It addresses the MDD Condition; supportingInfo points at the stage Observations; each activity is one suggestion with its reason and source."
+Description: "The suggestions of a TRD assessment as one draft CarePlan with intent proposal: considerations for the clinician, not orders. One current draft per patient (identifier http://trd-fhir.org/fhir/sid/careplan|<patient id>, written by a conditional update on that identifier and status=draft). It addresses the MDD Condition; supportingInfo points at the stage Observations; each activity is one suggestion with its reason and source, its cautions as progress notes; a suggestion with a sequential plan (Guidi & Fava 2024 Table 4) is followed by one activity per step, in order, each with its relative timing (scheduledString, never a date) and the condition that must hold first (a progress note)."
 * identifier 1..1 MS
 * identifier.system 1..1
 * identifier.system = $careplan (exactly)

@@ -99,6 +99,7 @@ Description: "Concepts of the trd-fhir plugin: staging models, their dimensions 
   * #kind-ect "Trial kind: ect"
   * #kind-rtms "Trial kind: rtms"
   * #kind-esketamine "Trial kind: esketamine"
+  * #kind-ketamine "Trial kind: ketamine"
   * #class-SSRI "Class: SSRI"
   * #class-SNRI "Class: SNRI"
   * #class-TCA "Class: TCA"
@@ -140,6 +141,8 @@ Description: "Concepts of the trd-fhir plugin: staging models, their dimensions 
   * #metabolic-inducer "Co-medication that induces antidepressant metabolism"
   * #loss-of-effect "Loss of effect during continued treatment"
   * #rechallenge-failure "Failure on rechallenge"
+  * #behavioural-toxicity "Behavioural toxicity of antidepressants"
+  * #double-depression "Double depression (dysthymia with a major depressive episode)"
   * #residual-symptoms "Residual symptoms after response"
   * #no-psychotherapy-trial "No adequate psychotherapy trial on record"
   * #no-outcome-measure "No outcome measure for a trial"
@@ -156,6 +159,7 @@ Description: "Concepts of the trd-fhir plugin: staging models, their dimensions 
   * #psychotherapy-trial "Evidence-based psychotherapy trial"
   * #screen-misdiagnosis "Screen for bipolarity, ADHD and PTSD"
   * #medical-workup "Medical work-up"
+  * #bipolar-depression-review "Review as bipolar depression with a specialist"
   * #augment-or-switch "Discuss augmentation or a switch"
   * #neuromodulation-referral "Referral for ECT, rTMS or esketamine"
   * #sequential-psychotherapy "Sequential psychotherapy after response"
@@ -164,6 +168,12 @@ Description: "Concepts of the trd-fhir plugin: staging models, their dimensions 
   * #functional-outcomes "Track functioning"
   * #clinimetric-assessment "Clinimetric assessment"
   * #shared-decision "Shared decision"
+  * #assess-residual-symptoms "Sequential plan 1: assessment for residual symptoms"
+  * #cbt-residual-symptoms "Sequential plan 2: CBT for residual symptoms"
+  * #slow-taper "Sequential plan 3: slowest possible antidepressant taper"
+  * #well-being-lifestyle "Sequential plan 4: well-being therapy and lifestyle modification"
+  * #discontinue-antidepressant "Sequential plan 5: antidepressant discontinuation"
+  * #assess-after-discontinuation "Sequential plan 6: assessment 1 month after discontinuation"
 * #plan "Care plan category" "Categories of the CarePlans the plugin writes"
   * #suggestion-plan "TRD decision-support suggestions"
 
@@ -263,6 +273,7 @@ Description: "Treatment trial kinds (codes of the trd-fhir CodeSystem)."
 * TRD#kind-ect
 * TRD#kind-rtms
 * TRD#kind-esketamine
+* TRD#kind-ketamine
 
 ValueSet: TrdDrugClassesVS
 Id: trd-drug-classes
@@ -333,6 +344,8 @@ Description: "TRD assessment findings (codes of the trd-fhir CodeSystem)."
 * TRD#metabolic-inducer
 * TRD#loss-of-effect
 * TRD#rechallenge-failure
+* TRD#behavioural-toxicity
+* TRD#double-depression
 * TRD#residual-symptoms
 * TRD#no-psychotherapy-trial
 * TRD#no-outcome-measure
@@ -359,6 +372,7 @@ Description: "TRD suggestions (codes of the trd-fhir CodeSystem)."
 * TRD#psychotherapy-trial
 * TRD#screen-misdiagnosis
 * TRD#medical-workup
+* TRD#bipolar-depression-review
 * TRD#augment-or-switch
 * TRD#neuromodulation-referral
 * TRD#sequential-psychotherapy
@@ -367,3 +381,9 @@ Description: "TRD suggestions (codes of the trd-fhir CodeSystem)."
 * TRD#functional-outcomes
 * TRD#clinimetric-assessment
 * TRD#shared-decision
+* TRD#assess-residual-symptoms
+* TRD#cbt-residual-symptoms
+* TRD#slow-taper
+* TRD#well-being-lifestyle
+* TRD#discontinue-antidepressant
+* TRD#assess-after-discontinuation

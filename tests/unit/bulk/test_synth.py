@@ -8,6 +8,7 @@ from collections import Counter
 from datetime import date
 from pathlib import Path
 
+import trdfhir
 from trdfhir.bulk.synth import build_catalog, patient_resources, write_population
 from trdfhir.cli import main
 
@@ -67,7 +68,7 @@ def test_patients_are_realistic_mixes() -> None:
             kinds[r["resourceType"]] += 1
             for dosage in r.get("dosage") or r.get("dosageInstruction") or []:
                 qty = (dosage.get("doseAndRate") or [{}])[0].get("doseQuantity")
-                dose_shapes["missing" if qty is None else qty["unit"]] += 1
+                dose_shapes["missing" if qty is None else qty.get("unit", "unitless")] += 1
             if "medicationReference" in r:
                 dose_shapes["reference"] += 1
     assert 60 <= sum(sizes) / len(sizes) <= 250
@@ -93,3 +94,89 @@ def test_synthetic_resources_are_valid_r4() -> None:
     for i in range(4):
         for r in patient_resources(i, 21, date(2026, 10, 1), catalog):
             parse(r)  # raises on anything the R4B models reject
+
+
+def test_part_of_the_population_has_functional_ratings_that_dm_trd_reads() -> None:
+    """About 45% of patients get a WSAS (0-40), fewer a Q-LES-Q-SF or WPAI; their values are in
+    the scales' ranges, and an evaluated patient with a WSAS in the episode gets a DM-TRD
+    functional impairment level."""
+    catalog = build_catalog()
+    as_of = date(2026, 10, 1)
+    with_wsas, rated = 0, 0
+    for i in range(60):
+        resources = patient_resources(i, 1, as_of, catalog)
+        values = [
+            r["valueInteger"]
+            for r in resources
+            if r["resourceType"] == "Observation" and r["code"]["coding"][0]["code"] == "wsas"
+        ]
+        assert all(0 <= v <= 40 for v in values)
+        if values:
+            with_wsas += 1
+            summary = trdfhir.evaluate(resources, as_of=as_of).summary()
+            rated += summary["stages"]["dm_trd"]["items"]["functional_impairment"] is not None
+    assert 10 <= with_wsas <= 45
+    assert rated >= with_wsas // 2
+
+
+def _population(n: int, seed: int = 9) -> list[list[dict]]:
+    catalog = build_catalog()
+    return [patient_resources(i, seed, date(2026, 10, 1), catalog) for i in range(n)]
+
+
+def test_part_of_the_population_is_written_in_real_world_dialects() -> None:
+    seen: Counter[str] = Counter()
+    for resources in _population(300):
+        for r in resources:
+            rtype = r["resourceType"]
+            if rtype == "QuestionnaireResponse":
+                assert r["item"][0]["item"][8]["linkId"] == "/44249-1/44260-8"
+                seen["lhc-forms"] += 1
+            if rtype == "CarePlan":
+                seen["careplan"] += 1
+            if rtype == "Patient" and "deceasedDateTime" in r:
+                seen["deceased"] += 1
+            if rtype == "Condition" and r["code"]["coding"][0]["code"] in ("36923009", "66344007"):
+                seen["snomed-only"] += 1
+            if rtype == "MedicationRequest":
+                if r.get("reportedBoolean") is True and r["intent"] == "plan":
+                    seen["self-reported"] += 1
+                elif "dispenseRequest" not in r and r["status"] == "active":
+                    seen["no-supply"] += 1
+            for dosage in r.get("dosage") or r.get("dosageInstruction") or []:
+                qty = (dosage.get("doseAndRate") or [{}])[0].get("doseQuantity")
+                if qty is not None and "unit" not in qty:
+                    seen["tablet-count"] += 1
+                if qty is None and dosage.get("text", "").startswith("Take "):
+                    seen["sig-text-only"] += 1
+    expected = {"lhc-forms", "careplan", "deceased", "snomed-only", "self-reported"}
+    expected |= {"no-supply", "tablet-count", "sig-text-only"}
+    assert expected <= set(seen), seen
+
+
+def test_lhc_forms_questionnaires_give_the_same_phq9_scores_and_item9(monkeypatch) -> None:
+    """The dialects have a random stream of their own: without them the clinical story is the
+    same, so the PHQ-9 totals and positive item 9 answers read from the LHC-Forms questionnaires
+    must be those read from the tidy Observations."""
+    from trdfhir.bulk import synth
+    from trdfhir.ingest import read_record
+    from trdfhir.mappings import load_mappings
+
+    maps = load_mappings()
+    with_dialects = _population(120)
+    monkeypatch.setattr(synth, "DIALECT_RATES", dict.fromkeys(synth.DIALECT_RATES, 0.0))
+    tidy = _population(120)
+    compared = 0
+    for real, plain in zip(with_dialects, tidy, strict=True):
+        if not any(r["resourceType"] == "QuestionnaireResponse" for r in real):
+            continue
+        compared += 1
+        a = read_record(real, maps, date(2026, 10, 1))
+        b = read_record(plain, maps, date(2026, 10, 1))
+        assert [(s.day, s.value) for s in a.scores] == [(s.day, s.value) for s in b.scores]
+        # a form always has item 9 (0 where the tidy record wrote none); every answer is kept
+        assert {(p.day, p.value) for p in b.item9} <= {(p.day, p.value) for p in a.item9}
+        assert [(p.day, p.value) for p in a.item9 if p.value] == [
+            (p.day, p.value) for p in b.item9 if p.value
+        ]
+    assert compared >= 5

@@ -100,3 +100,38 @@ def test_option_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "trd-fhir: error: --dry-run goes with --write\n"
     assert main(["sync", "--fhir-base", "ftp://x", "--all"]) == 5
     assert "http(s) URL" in capsys.readouterr().err
+
+
+def test_nothing_is_written_for_a_patient_who_has_died(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import date
+
+    from tests import real_shapes as rs
+    from trdfhir.commands import sync
+    from trdfhir.mappings import load_mappings
+
+    data = rs.transaction(rs.mdd_condition("2025-01-10"), ids=True)
+    data["entry"][0]["resource"] = rs.synthea_patient("2025-09-30")
+
+    class Fetched:
+        def bundle(self, base: str) -> dict:
+            return data
+
+    class Client:
+        base = "https://fhir.test/fhir"
+
+    def no_emit(*_a: object, **_k: object) -> dict:
+        raise AssertionError("a write-back Bundle was made")
+
+    monkeypatch.setattr(sync, "fetch_patient", lambda *a, **k: Fetched())
+    maps = load_mappings()
+    result = sync.sync_patient(
+        Client(),  # type: ignore[arg-type]
+        rs.PID,
+        as_of=date(2026, 6, 1),
+        settings=maps.settings,
+        mappings=maps,
+        write=True,
+        emitter=no_emit,
+    )
+    assert result.assessment is not None and result.assessment.deceased
+    assert (result.bundle, result.written) == (None, 0)

@@ -14,13 +14,13 @@ CONTRACT_FINDINGS = set(
     "vitamin-d-deficiency vitamin-d-not-checked comorbid-anxiety substance-use "
     "borderline-personality metabolic-inducer loss-of-effect rechallenge-failure "
     "residual-symptoms no-psychotherapy-trial no-outcome-measure chronic-episode "
-    "unmapped-code".split()
+    "unmapped-code behavioural-toxicity double-depression".split()
 )
 CONTRACT_SUGGESTIONS = set(
     "safety-plan optimise-trial assess-adherence psychotherapy-trial screen-misdiagnosis "
     "medical-workup augment-or-switch neuromodulation-referral sequential-psychotherapy "
     "loss-of-effect-psychotherapy measurement-based-care functional-outcomes "
-    "clinimetric-assessment shared-decision".split()
+    "clinimetric-assessment shared-decision bipolar-depression-review".split()
 )
 
 
@@ -89,4 +89,34 @@ def test_invalid_json_is_reported_with_its_position(broken_copy):
 def test_a_product_must_name_a_known_ingredient(broken_copy):
     edit(broken_copy, "products", lambda d: d["rows"][0].update(ingredient="unobtainium"))
     with pytest.raises(MappingError, match="unobtainium"):
+        load_mappings(broken_copy)
+
+
+def test_dose_units_are_validated(broken_copy):
+    edit(broken_copy, "dose_units", lambda d: d["units"][0].update(kind="volume"))
+    with pytest.raises(MappingError, match=r"dose_units.json: table 'units', row 0"):
+        load_mappings(broken_copy)
+
+
+def test_a_repeated_dose_unit_is_rejected(broken_copy):
+    edit(broken_copy, "dose_units", lambda d: d["timing"].append(dict(d["timing"][0])))
+    with pytest.raises(MappingError, match=r"dose_units.json: table 'timing', row \d+ repeats"):
+        load_mappings(broken_copy)
+
+
+def test_dose_units_are_read_by_code_or_by_text():
+    units = load_mappings().dose_units
+    assert units.unit("http://snomed.info/sct", "428641000", "capsule")[:2] == ("form", "capsule")
+    assert units.unit(None, None, "TABLET")[:2] == ("form", "tablet")  # case-insensitive text
+    assert units.unit("http://unitsofmeasure.org", "mg/d", None)[0] == "rate"
+    assert units.unit(None, "mL", "mL") is None  # not convertible to mg
+    assert units.per_day("http://terminology.hl7.org/CodeSystem/v3-GTSAbbreviation", "BID") == 2
+    assert units.per_day("urn:local", "q12h") == 2  # read whatever the case
+    assert units.per_day("urn:local", "QXYZ") is None
+    assert units.per_day_text(" Twice  daily. ") == 2
+
+
+def test_a_questionnaire_form_must_name_a_known_scale(broken_copy):
+    edit(broken_copy, "scales", lambda d: d["forms"][0].update(scale="PHQ-99"))
+    with pytest.raises(MappingError, match=r"table 'forms', row 0, field 'scale'.*PHQ-99"):
         load_mappings(broken_copy)

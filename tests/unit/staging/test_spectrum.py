@@ -6,7 +6,7 @@ import pytest
 
 from trdfhir.staging import spectrum
 
-from .builders import ad, aug, augmented, context, day, marker, pt
+from .builders import ad, aug, augmented, context, day, diagnosis, marker, pt
 
 
 @pytest.mark.parametrize(
@@ -68,12 +68,28 @@ def test_inferred_failure_ignored_when_measured_only() -> None:
     assert spectrum.stage(context(t, count_inferred_failures=False)).value == "unknown"
 
 
-def test_refractoriness_needs_guidi_fava_a_c_d_e() -> None:
+def test_refractoriness_needs_guidi_fava_a_through_e() -> None:
     """CBT for 20 weeks failed, then sertraline 8 weeks failed with no improvement; clinimetric
-    assessment and shared decision documented; no loss of effect -> refractoriness. Without the
-    shared decision (E not met) -> resistance."""
+    assessment and shared decision documented; no loss of effect: A, C, D and E met, but B (fitted
+    to the case's complexity) needs a clinician -> resistance, explained as "criteria met except B
+    (not assessable)", never the bare label (Table 3: A through E are necessary). Without the
+    shared decision (E not met) -> resistance, without that note."""
     trials = (pt("cbt", 20, days=140), ad("t1", change=0.0, at=150))
     documented = (marker("clinimetric", day(100)), marker("shared-decision", day(220)))
     r = spectrum.stage(context(*trials, markers=documented))
+    assert r.value == "resistance"
+    assert "criteria met except B (not assessable)" in r.explanation
+    other = spectrum.stage(context(*trials, markers=documented[:1]))
+    assert other.value == "resistance"
+    assert "except" not in other.explanation
+
+
+def test_refractoriness_when_b_is_settled_by_double_depression() -> None:
+    """Dysthymia and a current MDD episode (double depression); CBASP for 20 weeks failed, then
+    sertraline 8 weeks failed unchanged; C, D, E documented. The CBASP course (developed for
+    chronic depression) addressed the double depression, so B is met: A-E met -> refractoriness."""
+    trials = (pt("cbasp", 20, days=140, modality="cbasp"), ad("t1", change=0.0, at=150))
+    documented = (marker("clinimetric", day(100)), marker("shared-decision", day(220)))
+    dx = (diagnosis("dysthymia", "ICD-10-CM F34.1"), diagnosis("mdd", "ICD-10-CM F33.1"))
+    r = spectrum.stage(context(*trials, markers=documented, diagnoses=dx))
     assert r.value == "refractoriness"
-    assert spectrum.stage(context(*trials, markers=documented[:1])).value == "resistance"
