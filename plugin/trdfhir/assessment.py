@@ -134,13 +134,20 @@ def evaluate(
     maps = mappings or load_mappings()
     cfg = resolve_settings(settings, maps)
     day = parse_as_of(as_of)
-    check_input(resources, limits)
+    well_formed = check_input(resources, limits)
     with deadline(limits.max_seconds):
-        return _evaluate(resources, day, cfg, maps, strict)
+        return _evaluate(resources, day, cfg, maps, strict, well_formed)
 
 
-def _evaluate(resources: Any, day: date, cfg: Settings, maps: Mappings, strict: bool) -> Assessment:
-    record = at_death(read_record(resources, maps, day, settings=cfg))
+def _evaluate(
+    resources: Any,
+    day: date,
+    cfg: Settings,
+    maps: Mappings,
+    strict: bool,
+    well_formed: frozenset[int] = frozenset(),
+) -> Assessment:
+    record = at_death(read_record(resources, maps, day, settings=cfg, well_formed=well_formed))
     checkpoint("reading the record")
     if strict and record.warnings:
         w = record.warnings[0]

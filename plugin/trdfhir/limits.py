@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import LimitError
+from .fhir.shape import TooDeep, fast_check
 
 DEFAULT_MAX_DEPTH = 100  # nested JSON objects/arrays; real FHIR records stay below ~30
 DEFAULT_MAX_RESOURCES = 100_000  # resources in one patient's input (library and CLI)
@@ -38,17 +39,22 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+_CONTAINERS = (dict, list)
 
 
 def json_depth_exceeds(data: Any, limit: int) -> bool:
     """True when `data` nests objects/arrays more than `limit` levels deep (iterative)."""
-    stack: list[tuple[Any, int]] = [(data, 1)]
-    while stack:
-        node, depth = stack.pop()
+    level = [data] if isinstance(data, dict | list) else []
+    depth = 0
+    while level:  # one level of the tree at a time: no stack of (node, depth) pairs to build
+        depth += 1
         if depth > limit:
             return True
-        children = node.values() if isinstance(node, dict) else node
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+        below: list[Any] = []
+        for node in level:
+            children = node.values() if isinstance(node, dict) else node
+            below += [child for child in children if isinstance(child, _CONTAINERS)]
+        level = below
     return False
 
 
@@ -73,18 +79,69 @@ def count_resources(data: Any, stop_after: int) -> int:
     return count
 
 
-def check_input(data: Any, limits: Limits = DEFAULT_LIMITS) -> None:
+def check_input(data: Any, limits: Limits = DEFAULT_LIMITS) -> frozenset[int]:
     """LimitError when the parsed input nests deeper than `max_depth` or holds more than
-    `max_resources` resources."""
-    if isinstance(data, dict | list) and json_depth_exceeds(data, limits.max_depth):
-        raise LimitError(
-            f"the input nests JSON objects/arrays more than {limits.max_depth} levels deep"
-        )
+    `max_resources` resources. Returns the ids (`id()`) of the resources whose JSON types were
+    found right on the way (fhir/shape.py), so that reading them need not walk them again."""
+    well_formed = _walk_input(data, limits.max_depth)
     if count_resources(data, limits.max_resources) > limits.max_resources:
         raise LimitError(
             f"the input holds more than {limits.max_resources} resources; "
             "evaluate one patient at a time"
         )
+    return frozenset(well_formed)
+
+
+def _too_deep(limit: int) -> LimitError:
+    return LimitError(f"the input nests JSON objects/arrays more than {limit} levels deep")
+
+
+def _walk_input(data: Any, limit: int) -> set[int]:
+    """The depth check in one walk with the shape check: lists and Bundles (the envelope) are
+    walked here, each resource by fhir/shape.py's fast check with the depth left to it."""
+    well_formed: set[int] = set()
+    stack: list[tuple[Any, int]] = [(data, 1)]  # (a node, its level; the root is level 1)
+    try:
+        while stack:
+            node, level = stack.pop()
+            if not isinstance(node, _CONTAINERS):
+                continue
+            if level > limit:
+                raise _too_deep(limit)
+            if isinstance(node, list):
+                stack.extend((item, level + 1) for item in node)
+            elif node.get("resourceType") == "Bundle" and isinstance(node.get("entry"), list):
+                stack.extend(_bundle_parts(node, level, limit))
+            elif isinstance(node.get("resourceType"), str):
+                if fast_check(node, limit - level + 1):
+                    well_formed.add(id(node))
+            elif json_depth_exceeds(node, limit - level + 1):
+                raise _too_deep(limit)
+    except TooDeep:
+        raise _too_deep(limit) from None
+    return well_formed
+
+
+def _bundle_parts(bundle: dict[str, Any], level: int, limit: int) -> list[tuple[Any, int]]:
+    """A Bundle's entry resources, with their levels; its other elements checked for depth."""
+    parts: list[tuple[Any, int]] = []
+    for key, value in bundle.items():
+        if key != "entry" and json_depth_exceeds(value, limit - level):
+            raise _too_deep(limit)
+    if level + 1 > limit:
+        raise _too_deep(limit)
+    for entry in bundle["entry"]:
+        if not isinstance(entry, dict):
+            parts.append((entry, level + 2))
+            continue
+        if level + 2 > limit:
+            raise _too_deep(limit)
+        for key, value in entry.items():
+            if key == "resource":
+                parts.append((value, level + 3))
+            elif json_depth_exceeds(value, limit - level - 2):
+                raise _too_deep(limit)
+    return parts
 
 
 # -- time ----------------------------------------------------------------------------------------

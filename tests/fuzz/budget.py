@@ -46,6 +46,7 @@ settings.load_profile(PROFILE)
 EXAMPLES: dict[str, tuple[int, int]] = {
     "library": (250, 6000),
     "library-strict": (60, 1500),
+    "fast-walk": (300, 6000),
     "cli": (100, 2000),
     "cli-bytes": (60, 1000),
     "operation": (120, 2500),

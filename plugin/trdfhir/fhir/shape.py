@@ -159,10 +159,164 @@ def _resource(value: Any, compiled: dict[str, Compiled]) -> Problem | None:
     return _problem(value, str(rtype), compiled)
 
 
+# -- the fast path -------------------------------------------------------------------------------
+# Nearly every resource is well formed, so the check first asks only "is it?" with a boolean walk
+# that formats nothing and calls no function for primitive elements (the bulk of a resource);
+# only a resource that fails it is walked again by `_problem` above for the path and message.
+# An element's kind: string, number, boolean, id (a string of the id pattern), a complex type
+# (its element table), a resource (contained), or anything.
+_STR, _NUM, _BOOL, _IDK, _COMPLEX, _RES, _ANY = range(7)
+# element -> (repeats, kind, element table of a complex kind, nulls allowed in the list)
+Table = dict[str, tuple[bool, int, Any, bool]]
+
+
+@lru_cache(maxsize=1)
+def _tables() -> dict[str, Table]:
+    compiled = _compiled()
+    prim = {"string": _STR, "number": _NUM, "boolean": _BOOL}
+    tables: dict[str, Table] = {
+        name: {} for name, shape in compiled.items() if shape[0] == "complex"
+    }
+
+    def kind_of(target: str) -> tuple[int, Any]:
+        if target == "#any":
+            return _ANY, None
+        if target.startswith("#"):
+            return prim[target[1:]], None
+        shape = compiled.get(target, ("any",))
+        if shape[0] == "prim":
+            return (_IDK if target == "id" else prim[shape[1]]), None
+        if shape[0] == "resource":
+            return _RES, None
+        if shape[0] == "complex":
+            return _COMPLEX, tables[target]
+        return _ANY, None
+
+    for name, table in tables.items():
+        for element, (repeats, target) in compiled[name][1].items():
+            kind, inner = kind_of(target)
+            nulls = element.startswith("_") or _is_primitive(target, compiled)
+            table[element] = (repeats, kind, inner, nulls)
+    return tables
+
+
+def _number_ok(value: Any) -> bool:
+    kind = type(value)
+    return kind is int or (kind is float and math.isfinite(value))
+
+
+class TooDeep(Exception):  # an internal signal: limits.check_input raises LimitError
+    """The resource nests deeper than the depth left to it (fast_check's `depth`)."""
+
+
+def _deep(value: Any, depth: int) -> None:
+    """TooDeep when an element no check reads (unknown to the schema, or typed "any") holds
+    containers deeper than `depth` levels."""
+    level = [value]
+    while level:
+        if depth <= 0:
+            raise TooDeep
+        depth -= 1
+        below: list[Any] = []
+        for node in level:
+            below += [c for c in (node.values() if type(node) is dict else node) if _nests(c)]
+        level = below
+
+
+def _nests(value: Any) -> bool:
+    return isinstance(value, dict | list)
+
+
+def _value_ok(value: Any, kind: int, inner: Any, depth: int) -> bool:
+    # `depth`: the levels of objects/arrays `value` may still use (1: a flat object)
+    if kind == _STR:
+        return type(value) is str
+    if kind == _COMPLEX:
+        return type(value) is dict and _complex_ok(value, inner, depth)
+    if kind == _NUM:
+        return _number_ok(value)
+    if kind == _BOOL:
+        return type(value) is bool
+    if kind == _IDK:
+        return type(value) is str and _ID.fullmatch(value) is not None
+    if kind == _RES:
+        return _resource_ok(value, depth)
+    if _nests(value):  # typed "any": nothing reads it, only its depth counts
+        _deep(value, depth)
+    return True
+
+
+def _complex_ok(value: dict[str, Any], table: Table, depth: int) -> bool:
+    if depth <= 0:
+        raise TooDeep
+    below = depth - 1  # for the elements' own objects; a list of them takes one more level
+    get = table.get
+    for name, item in value.items():
+        spec = get(name)
+        if spec is None:
+            if _nests(item):
+                _deep(item, below)
+            continue
+        repeats, kind, inner, nulls = spec
+        # strings and objects, the most frequent kinds, are checked here without a call
+        if not repeats:
+            if kind == _STR:
+                if type(item) is not str:
+                    return False
+            elif kind == _COMPLEX:
+                if type(item) is not dict or not _complex_ok(item, inner, below):
+                    return False
+            elif not _value_ok(item, kind, inner, below):
+                return False
+            continue
+        if type(item) is not list:
+            return False
+        if below <= 0:
+            raise TooDeep
+        if kind == _STR:
+            for v in item:
+                if type(v) is not str and not (v is None and nulls):
+                    return False
+        elif kind == _COMPLEX:
+            for v in item:
+                if type(v) is dict:
+                    if not _complex_ok(v, inner, below - 1):
+                        return False
+                elif not (v is None and nulls):
+                    return False
+        else:
+            for v in item:
+                if not _value_ok(v, kind, inner, below - 1) and not (v is None and nulls):
+                    return False
+    return True
+
+
+def _resource_ok(value: Any, depth: int) -> bool:
+    if type(value) is not dict:
+        return False
+    rtype = value.get("resourceType")
+    table = _tables().get(rtype) if type(rtype) is str else None
+    return table is not None and "resourceType" in table and _complex_ok(value, table, depth)
+
+
+def fast_check(resource: Any, depth: int) -> bool:
+    """True when every known element of the resource has its FHIR JSON type; False when one
+    does not (shape_problem then says which). TooDeep when the resource holds objects/arrays
+    more than `depth` levels deep (the resource itself is one). One walk does both, and a
+    resource that passes is never walked again."""
+    if _resource_ok(resource, depth):
+        return True
+    if _nests(resource):  # the walk stopped at the first wrong element: the rest still counts
+        _deep(resource, depth)
+    return False
+
+
 def resource_problem(
     value: Any, path: str = "", compiled: dict[str, Compiled] | None = None
 ) -> str | None:
     """The first element of a resource whose JSON type is wrong, or None."""
+    if compiled is None and _fast_ok(value):
+        return None
     compiled = compiled or _compiled()
     if not path:
         if not isinstance(value, dict):
@@ -176,6 +330,16 @@ def resource_problem(
         return None
     rel, message = _under(path, found) if path else found
     return f"{rel}: {message}"
+
+
+def _fast_ok(value: Any) -> bool:
+    try:
+        return _resource_ok(value, _UNBOUNDED)
+    except RecursionError:  # a caller that did not bound the depth first: take the slow path
+        return False
+
+
+_UNBOUNDED = 1 << 30
 
 
 def shape_problem(resource: Any) -> str | None:

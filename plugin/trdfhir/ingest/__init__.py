@@ -17,11 +17,17 @@ from .patient import read_death
 
 
 def read_record(
-    data: Any, maps: Mappings, as_of: date, *, settings: Settings | None = None
+    data: Any,
+    maps: Mappings,
+    as_of: date,
+    *,
+    settings: Settings | None = None,
+    well_formed: frozenset[int] = frozenset(),
 ) -> Record:
     """Read a Bundle, a list of resources or one resource for one patient. `settings`: the
-    evaluation's settings (default: those of the mappings)."""
-    rs = build_resource_set(data)
+    evaluation's settings (default: those of the mappings). `well_formed`: the `id()`s of
+    resources whose shape limits.check_input has checked already."""
+    rs = build_resource_set(data, well_formed)
     death = read_death(rs, as_of)
     meds = read_medications(rs, maps, as_of, death.day, settings=settings)
     obs = read_observations(rs, maps, as_of)

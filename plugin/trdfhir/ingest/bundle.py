@@ -167,8 +167,9 @@ def is_own_output(resource: dict[str, Any]) -> bool:
     return any(isinstance(s, str) and s.startswith(OWN_NAMESPACE) for s in systems)
 
 
-def build_resource_set(data: Any) -> ResourceSet:
-    items, warnings = _well_formed(_read_once(*_collect(data)))
+def build_resource_set(data: Any, well_formed: frozenset[int] = frozenset()) -> ResourceSet:
+    """`well_formed`: ids (`id()`) of resources already found well formed (limits.check_input)."""
+    items, warnings = _well_formed(_read_once(*_collect(data)), well_formed)
     by_ref: dict[str, dict[str, Any]] = {}
     urls: dict[str, str] = {}
     for resource, _loc, url in items:
@@ -283,13 +284,14 @@ def _latest_versions(
 
 def _well_formed(
     items: list[tuple[dict[str, Any], str, str | None]],
+    checked: frozenset[int] = frozenset(),
 ) -> tuple[list[tuple[dict[str, Any], str, str | None]], list[DataWarning]]:
     """The resources whose elements have their FHIR JSON types; a warning for each other one
     (it is left out whole: reading part of it could misstate the record)."""
     kept: list[tuple[dict[str, Any], str, str | None]] = []
     warnings: list[DataWarning] = []
     for item in items:
-        problem = shape_problem(item[0])
+        problem = None if id(item[0]) in checked else shape_problem(item[0])
         if problem is None:
             kept.append(item)
             continue
