@@ -34,7 +34,7 @@ from typing import IO, Any
 import requests
 
 from ..client import FhirClient, fetch_patient
-from ..client.bulk_export import ExportRequest, load_state, read_ndjson, run_export
+from ..client.bulk_export import ExportRequest, load_state, read_ndjson, read_state, run_export
 from ..errors import EXIT_INTERNAL, FhirServerError, InputError
 from ..ingest.bundle import is_own_output
 from ..ingest.grouping import patient_of
@@ -56,18 +56,6 @@ def _save(path: Path, state: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(state, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(f"{path} is unreadable; run again with --restart") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise InputError(f"{path} is from another version; run again with --restart")
-    return state
 
 
 def changed_patients(directory: Path) -> list[str]:
@@ -133,7 +121,7 @@ class RemoteRun:
 
     def run(self, restart: bool) -> dict[str, Any]:
         self.out.mkdir(parents=True, exist_ok=True)
-        state = None if restart else _load(self.path)
+        state = None if restart else read_state(self.path, STATE_VERSION)
         if restart:
             for name in (EXPORT_DIR, CHANGES_DIR, INCREMENTAL_DIR):
                 shutil.rmtree(self.out / name, ignore_errors=True)
@@ -380,8 +368,8 @@ def run_remote(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
         raise InputError("give either --input DIR or --fhir-base URL, not both")
     args.dry_run = False
     request = export_request(args)
-    as_of = _date(args.as_of)
-    now = _instant(args.now) or datetime.now(UTC)
+    as_of = as_of_option(args.as_of)
+    now = now_option(args.now) or datetime.now(UTC)
     stream = None if args.quiet else sys.stderr
 
     def options(source: Path, target: Path, day: date | None, keep: bool) -> BulkOptions:
@@ -433,7 +421,8 @@ def run_remote(args: argparse.Namespace, overrides: dict[str, Any]) -> int:
     return 0
 
 
-def _date(value: str | None) -> date | None:
+def as_of_option(value: str | None) -> date | None:
+    """--as-of, checked."""
     if value is None:
         return None
     try:
@@ -442,7 +431,8 @@ def _date(value: str | None) -> date | None:
         raise InputError(f"--as-of must be YYYY-MM-DD, got {value!r}") from None
 
 
-def _instant(value: str | None) -> datetime | None:
+def now_option(value: str | None) -> datetime | None:
+    """--now, checked; a time without a zone is UTC."""
     if value is None:
         return None
     try:

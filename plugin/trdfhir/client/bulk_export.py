@@ -43,8 +43,9 @@ import requests
 
 from ..errors import FhirServerError, InputError, TrdFhirError, printable
 from ..fhir.values import reference_target
+from ..urls import origin_of
 from .core import FhirClient, outcome_text
-from .http import is_loopback, origin_of, retry_after_seconds
+from .http import is_loopback, retry_after_seconds
 from .read import CLINICAL_TYPES, MEDICATION_TYPES, plain_patient_id
 
 log = logging.getLogger("trdfhir.client")
@@ -198,14 +199,18 @@ def _atomic_json(path: Path, data: dict[str, Any]) -> None:
 
 
 def load_state(out: Path) -> dict[str, Any] | None:
-    path = out / STATE_FILE
+    return read_state(out / STATE_FILE, STATE_VERSION)
+
+
+def read_state(path: Path, version: int) -> dict[str, Any] | None:
+    """A run's JSON state file (None when there is none); InputError when it cannot be used."""
     if not path.exists():
         return None
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise InputError(f"{path} is unreadable; run again with --restart") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+    if not isinstance(state, dict) or state.get("version") != version:
         raise InputError(f"{path} is from another version; run again with --restart")
     return state
 
@@ -781,5 +786,6 @@ __all__ = [
     "ExportedFile",
     "load_state",
     "read_ndjson",
+    "read_state",
     "run_export",
 ]

@@ -21,9 +21,9 @@ export's manifest.json, else today.
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
 from pathlib import Path
 
+from ..bulk.remote import as_of_option, now_option
 from ..bulk.run import BulkOptions, run_bulk
 from ..errors import EXIT_INTERNAL, InputError
 from ..limits import DEFAULT_MAX_LINE_BYTES
@@ -88,25 +88,6 @@ def _remote_arguments(parser: argparse.ArgumentParser) -> None:
     add_access_arguments(parser)
 
 
-def _date(value: str | None) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"--as-of must be YYYY-MM-DD, got {value!r}") from None
-
-
-def _instant(value: str | None) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"--now must be an ISO date-time, got {value!r}") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..cli import parse_overrides
     from ..mappings import load_mappings
@@ -127,12 +108,12 @@ def run(args: argparse.Namespace) -> int:
             input=Path(args.input),
             output=Path(args.output),
             workers=max(0, args.workers),
-            as_of=_date(args.as_of),
+            as_of=as_of_option(args.as_of),
             fhir=args.fhir,
             buckets=args.buckets,
             mappings=args.mappings,
             overrides=overrides,
-            now=_instant(args.now),
+            now=now_option(args.now),
             restart=args.restart,
             keep_work=args.keep_work,
             progress=not args.quiet,
