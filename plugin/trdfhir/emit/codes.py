@@ -1,7 +1,10 @@
 """The concepts of the project's CodeSystem (http://trd-fhir.org/fhir/CodeSystem/trd).
 
 This table is the one source: emit takes codes and displays from it, and
-tools/profiles/gen_terminology.py writes the CodeSystem and ValueSets of profiles/ from it.
+tools/profiles/gen_terminology.py writes the CodeSystem and ValueSets of profiles/ from it. The
+staging models' own concepts (code and display) come from their declarations
+(`staging/<model>.py`, `SPEC.code_display` and `SPEC.concepts`); the dimension and category rows of
+the ten built-in models stay in the tables below, in the CodeSystem's order.
 Finding and suggestion codes are the contract's codes unchanged; values of other enumerations
 carry a prefix (`esm-TRD1`, `outcome-remission`) because their bare words collide.
 """
