@@ -56,24 +56,14 @@ def models_met(stages: dict[str, Any]) -> list[str]:
 
 
 def summary_line(summary: Json) -> str:
-    """'TRD: regulatory met; Thase-Rush II; ESM TRD1; Maudsley 8 (moderate)' (en dash)."""
+    """'TRD: regulatory met; Thase-Rush II; ESM TRD1; Maudsley 8 (moderate)' (en dash): the
+    `card_headline` of each model that declares one."""
     st = summary["stages"]
-    reg = st.get("regulatory") or {}
-    if reg.get("excluded_by"):
-        parts = ["regulatory excluded (bipolar on record)"]
-    else:
-        parts = ["regulatory " + ("met" if reg.get("met") else "not met")]
-    tr = st.get("thase_rush") or {}
-    parts.append(f"Thase–Rush {tr.get('roman', tr.get('stage', '?'))}")  # noqa: RUF001
-    esm = st.get("esm") or {}
-    parts.append(f"ESM {esm.get('category', '?')}")
-    msm = st.get("maudsley") or {}
-    if msm.get("score") is not None:
-        parts.append(f"Maudsley {msm['score']} ({msm.get('category')})")
-    elif msm.get("category") == "not-applicable":
-        parts.append("Maudsley n/a")
-    else:
-        parts.append("Maudsley not scorable")
+    parts = [
+        spec.card_headline(st.get(spec.name) or {})
+        for spec in registry()
+        if spec.card_headline is not None
+    ]
     return shorten("TRD: " + "; ".join(parts))
 
 

@@ -174,6 +174,7 @@ class ModelSpec:
     page_upper: Callable[[Any], str]  # the upper bound in words on the SMART page
     report_value: Callable[[StageValue], Any]  # the value the text report formats
     card_result: Callable[[StageValue], str]  # the result in the card's staging table
+    card_headline: Callable[[Mapping[str, Any]], str] | None  # its part of the card's summary line
     fhir: Callable[[StageValue, FhirKit], Parts]  # value[x], components, interpretation
     csv_keys: tuple[str, ...]  # CSV columns: `name`, then `name_<key>` for the keys after the first
     csv_cells: Callable[[StageValue | None], Sequence[object]]  # one cell per `csv_keys` entry

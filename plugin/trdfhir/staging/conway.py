@@ -101,6 +101,7 @@ SPEC = ModelSpec(
     page_upper=_page_upper,
     report_value=same_value,
     card_result=lambda value: card_stage(as_mapping(value)),
+    card_headline=None,
     fhir=lambda value, kit: fhir_stage(as_mapping(value), kit),
     csv_keys=("stage",),
     csv_cells=keyed_cells("stage"),

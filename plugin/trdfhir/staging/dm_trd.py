@@ -176,6 +176,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=None,
     fhir=_fhir,
     csv_keys=("score",),
     csv_cells=keyed_cells("score"),

@@ -15,6 +15,9 @@ Uncertainty: the non-responder trial length (6-8 weeks) was not seen verbatim.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..model import StageResult
 from .base import (
     FhirKit,
@@ -96,6 +99,10 @@ def _fhir(value: StageValue, kit: FhirKit) -> Parts:
     return fields, parts, []
 
 
+def _card_headline(v: Mapping[str, Any]) -> str:
+    return f"ESM {v.get('category', '?')}"
+
+
 SPEC = ModelSpec(
     name=NAME,
     source=SOURCE,
@@ -109,6 +116,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: str(as_mapping(value).get("category")),
+    card_headline=_card_headline,
     fhir=_fhir,
     csv_keys=("category",),
     csv_cells=keyed_cells("category"),

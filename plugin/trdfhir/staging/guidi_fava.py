@@ -229,6 +229,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=_card,
+    card_headline=None,
     fhir=_fhir,
     csv_keys=("",),
     csv_cells=_csv,

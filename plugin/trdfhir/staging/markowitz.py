@@ -119,6 +119,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: card_met(as_mapping(value)),
+    card_headline=None,
     fhir=_fhir,
     csv_keys=("met",),
     csv_cells=keyed_cells("met"),

@@ -18,7 +18,9 @@ cannot be rated makes the score null.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from ..model import StageResult
 from .base import (
@@ -165,6 +167,14 @@ def _fhir(value: StageValue, kit: FhirKit) -> Parts:
     return fields, parts, [kit.concept(code)] if kit.known(code) else []
 
 
+def _card_headline(v: Mapping[str, Any]) -> str:
+    if v.get("score") is not None:
+        return f"Maudsley {v['score']} ({v.get('category')})"
+    if v.get("category") == "not-applicable":
+        return "Maudsley n/a"
+    return "Maudsley not scorable"
+
+
 SPEC = ModelSpec(
     name=NAME,
     source=SOURCE,
@@ -178,6 +188,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=_card_headline,
     fhir=_fhir,
     csv_keys=("score", "category"),
     csv_cells=keyed_cells("score", "category"),

@@ -88,6 +88,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=None,
     fhir=lambda value, kit: (fhir_score(as_mapping(value), kit), [], []),
     csv_keys=("score",),
     csv_cells=keyed_cells("score"),

@@ -14,6 +14,9 @@ the failures span >= 2 classes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..model import StageResult
 from .base import (
     FhirKit,
@@ -95,6 +98,12 @@ def _fhir(value: StageValue, kit: FhirKit) -> Parts:
     return {"valueBoolean": bool(v.get("met"))}, parts, fhir_met(kit, v.get("met"))
 
 
+def _card_headline(v: Mapping[str, Any]) -> str:
+    if v.get("excluded_by"):
+        return "regulatory excluded (bipolar on record)"
+    return "regulatory " + ("met" if v.get("met") else "not met")
+
+
 SPEC = ModelSpec(
     name=NAME,
     source=SOURCE,
@@ -108,6 +117,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=lambda value: card_met(as_mapping(value)),
+    card_headline=_card_headline,
     fhir=_fhir,
     csv_keys=("met",),
     csv_cells=keyed_cells("met"),

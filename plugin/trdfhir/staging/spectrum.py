@@ -131,6 +131,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=str,
+    card_headline=None,
     fhir=_fhir,
     csv_keys=("",),
     csv_cells=lambda value: [value],

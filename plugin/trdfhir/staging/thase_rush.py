@@ -112,6 +112,10 @@ def _report_value(value: StageValue) -> Any:
     return value
 
 
+def _card_headline(v: Mapping[str, Any]) -> str:
+    return f"Thase–Rush {v.get('roman', v.get('stage', '?'))}"  # noqa: RUF001 (en dash)
+
+
 SPEC = ModelSpec(
     name=NAME,
     source=SOURCE,
@@ -125,6 +129,7 @@ SPEC = ModelSpec(
     page_upper=_page_upper,
     report_value=_report_value,
     card_result=lambda value: card_stage(as_mapping(value)),
+    card_headline=_card_headline,
     fhir=lambda value, kit: fhir_stage(as_mapping(value), kit),
     csv_keys=("stage",),
     csv_cells=keyed_cells("stage"),

@@ -18,7 +18,7 @@ from trdfhir.emit import emit_bundle
 from trdfhir.emit.codes import CONCEPTS
 from trdfhir.model import StageResult
 from trdfhir.report import render_text
-from trdfhir.service.cards import models_met
+from trdfhir.service.cards import models_met, summary_line
 from trdfhir.service.detail import detail_markdown
 from trdfhir.service.engine import Evaluation
 from trdfhir.service.smart_page import staging_table
@@ -92,6 +92,7 @@ SPEC = ModelSpec(
     page_upper=page_upper,
     report_value=same_value,
     card_result=words,
+    card_headline=lambda v: f"failures {v.get('failures', '?')}",
     fhir=fhir,
     csv_keys=("failures", "band"),
     csv_cells=cells,
@@ -117,7 +118,8 @@ def _stage_observation(bundle: dict[str, Any], code: str) -> dict[str, Any]:
 
 
 def test_a_fixture_model_reaches_every_consumer() -> None:
-    """Two failed adequate SSRIs: the fixture counts 2, band high; every edge shows it."""
+    """Two failed adequate SSRIs: the fixture counts 2, band high; every edge shows it (the card's
+    summary line, its staging table and TRD models, the page, the report, the CSV, the FHIR)."""
     with using(WITH_FIXTURE):
         a = _assess()
         summary = summarise(a)
@@ -128,6 +130,7 @@ def test_a_fixture_model_reaches_every_consumer() -> None:
         card = detail_markdown(summary, ev)
         page = staging_table(a, summary)
         met = models_met(summary["stages"])
+        headline = summary_line(summary)
 
     # the summary: the last model of `stages`, with its upper bound
     assert list(summary["stages"])[-1] == NAME
@@ -158,6 +161,8 @@ def test_a_fixture_model_reaches_every_consumer() -> None:
     assert 'data-model="failure_count"><th scope="row">Failure count (fixture)</th>' in page
     assert '<td class="result">2 failures (high)</td>' in page
     assert NAME in met
+    assert headline.startswith("TRD: regulatory met; ")
+    assert headline.endswith("; failures 2")
 
 
 def test_the_fixture_model_leaves_the_default_registry_alone() -> None:
