@@ -9,6 +9,7 @@ from pathlib import Path
 
 from trdfhir import staging
 from trdfhir.population.definitions import load_definitions
+from trdfhir.service.cards import models_met
 from trdfhir.staging import DEFAULT, MODELS, UPPER_BOUND_MODELS, ModelSpec, run_all, upper_bounds
 
 from .builders import ad, aug, augmented, context, course, diagnosis, pt, value
@@ -129,3 +130,13 @@ def test_the_card_thresholds_agree_with_the_population_definitions() -> None:
             if expected is not None:
                 assert spec.trd_met is not None
                 assert spec.trd_met(stage_value) is expected, (m.model, stage_value)
+
+
+def test_the_shared_decision_counts_the_models_the_card_counts() -> None:
+    """suggestions.trd_models_met words the TRD models in its own order; in every golden example
+    it names as many models as the declared thresholds (`models_met`) find met."""
+    for path in sorted(SUMMARIES.glob("*.json")):
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        reasons = [s["reason"] for s in summary["suggestions"] if s["code"] == "shared-decision"]
+        named = reasons[0].removeprefix("met: ").split(", ") if reasons else []
+        assert len(named) == len(models_met(summary["stages"])), path.name
