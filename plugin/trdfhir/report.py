@@ -8,21 +8,16 @@ from typing import Any
 from .assessment import Assessment
 from .model import Suggestion
 from .reading import finish_report, reading_report, report_text
+from .staging import registry
 from .summary import trial_json
 
 _SEVERITY_MARK = {"urgent": "!!", "warning": " !", "info": "  "}
-_STAGE_LABELS = {
-    "regulatory": "Regulatory (FDA/EMA)",
-    "thase_rush": "Thase & Rush 1997",
-    "esm": "European Staging (Souery 1999)",
-    "mgh": "MGH-S (Fava 2003)",
-    "maudsley": "Maudsley (Fekadu 2009)",
-    "dm_trd": "DM-TRD (Peeters 2016)",
-    "conway": "Conway et al. 2017",
-    "markowitz": "Markowitz et al. 2022",
-    "guidi_fava": "Guidi & Fava 2024 (A-E)",
-    "spectrum": "Response spectrum",
-}
+
+
+def stage_label(name: str) -> str:
+    """A model's label in the text report and the card's staging table (its declaration's)."""
+    spec = registry().find(name)
+    return spec.report_label if spec else name
 
 
 def render_text(a: Assessment) -> str:
@@ -176,10 +171,9 @@ def _stage_table(a: Assessment) -> list[str]:
         shown = (
             "" if name not in a.upper_bound or upper == result.headline else f"up to {_fmt(upper)}"
         )
-        value = result.value
-        if name == "thase_rush" and isinstance(value, dict) and "roman" in value:
-            value = {"stage": value["roman"]}
-        rows.append((_STAGE_LABELS.get(name, name), _fmt(value), shown))
+        spec = registry().find(name)
+        value = spec.report_value(result.value) if spec else result.value
+        rows.append((stage_label(name), _fmt(value), shown))
     table = _columns(rows)
     lines = table[:2]
     for line, result in zip(table[2:], a.stages.values(), strict=True):

@@ -28,7 +28,7 @@ from ..fhir.values import reference_target
 from ..mappings import Mappings, load_mappings
 from ..reading import empty_report, merge_reports, reading_report
 from ..settings import Settings
-from ..staging import MODELS
+from ..staging import registry
 from .ndjson import create_new, dumps, loads
 from .partition import bucket_path, shared_path
 
@@ -41,24 +41,12 @@ _MEDICATION_USERS = frozenset(
 _INPUT_INDEX = re.compile(r"^input\[(\d+)\]")
 
 SEVERITIES = ("urgent", "warning", "info")
-# The headline of each staging model in the flat table: key(s) of its `stages` object.
-STAGE_KEYS: dict[str, tuple[str, ...]] = {
-    "regulatory": ("met",),
-    "thase_rush": ("stage",),
-    "esm": ("category",),
-    "mgh": ("score",),
-    "maudsley": ("score", "category"),
-    "dm_trd": ("score",),
-    "conway": ("stage",),
-    "markowitz": ("met",),
-}
 
 
 def csv_columns() -> list[str]:
     columns = ["patient", "as_of", "episode_start", "episode_months", "trials"]
-    for name in MODELS:
-        keys = STAGE_KEYS.get(name, ("",))
-        columns += [name if i == 0 else f"{name}_{k}" for i, k in enumerate(keys)]
+    for spec in registry():  # each model's columns, as its declaration's `csv_keys` say
+        columns += spec.csv_columns
     columns += [f"findings_{s}" for s in SEVERITIES]
     columns += ["urgent_codes", "warnings"]
     return columns
@@ -74,18 +62,6 @@ def _cell(value: Any) -> str:
     return dumps(value).decode("utf-8")
 
 
-def _stage_cells(name: str, value: Any) -> list[str]:
-    keys = STAGE_KEYS.get(name)
-    if keys is not None:
-        return [_cell(value.get(k) if isinstance(value, dict) else None) for k in keys]
-    if isinstance(value, dict) and any(v == "met" for v in value.values()):
-        # criteria -> status (Guidi & Fava): the criteria met
-        return [";".join(k for k, v in value.items() if v == "met")]
-    if isinstance(value, dict) and any(isinstance(v, str) for v in value.values()):
-        return [""]  # no criterion met
-    return [_cell(value)]
-
-
 def csv_row(summary: Json) -> list[str]:
     episode = summary.get("episode") or {}
     row = [
@@ -96,8 +72,8 @@ def csv_row(summary: Json) -> list[str]:
         str(len(summary.get("trials") or [])),
     ]
     stages = summary.get("stages") or {}
-    for name in MODELS:
-        row += _stage_cells(name, stages.get(name))
+    for spec in registry():
+        row += [_cell(v) for v in spec.csv_cells(stages.get(spec.name))]
     findings = summary.get("findings") or []
     by_severity = Counter(f.get("severity") for f in findings)
     row += [str(by_severity.get(s, 0)) for s in SEVERITIES]

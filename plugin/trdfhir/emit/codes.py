@@ -1,7 +1,10 @@
 """The concepts of the project's CodeSystem (http://trd-fhir.org/fhir/CodeSystem/trd).
 
 This table is the one source: emit takes codes and displays from it, and
-tools/profiles/gen_terminology.py writes the CodeSystem and ValueSets of profiles/ from it.
+tools/profiles/gen_terminology.py writes the CodeSystem and ValueSets of profiles/ from it. The
+staging models' own concepts (code and display) come from their declarations
+(`staging/<model>.py`, `SPEC.code_display` and `SPEC.concepts`); the dimension and category rows of
+the ten built-in models stay in the tables below, in the CodeSystem's order.
 Finding and suggestion codes are the contract's codes unchanged; values of other enumerations
 carry a prefix (`esm-TRD1`, `outcome-remission`) because their bare words collide.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..staging import DEFAULT, Registry, registry
 from .ids import CODE_SYSTEM
 
 # group code -> (display, definition)
@@ -27,18 +31,6 @@ GROUPS: dict[str, tuple[str, str]] = {
     "plan": ("Care plan category", "Categories of the CarePlans the plugin writes"),
 }
 
-_MODELS = {
-    "regulatory": "Regulatory TRD definition (FDA/EMA) met",
-    "thase-rush": "Thase & Rush stage",
-    "esm": "European Staging Method category",
-    "mgh": "Massachusetts General Hospital staging score",
-    "maudsley": "Maudsley Staging Method score",
-    "dm-trd": "Dutch Measure for Treatment Resistance in Depression score",
-    "conway": "Conway, George & Sackeim stage",
-    "markowitz": "Markowitz psychotherapy-inclusive TRD definition met",
-    "guidi-fava": "Guidi & Fava criteria for refractoriness",
-    "spectrum": "Guidi & Fava response spectrum of the latest treatment",
-}
 DM_TRD_ITEMS = (
     "duration",
     "severity",
@@ -204,23 +196,48 @@ _SUGGESTIONS = {
     "assess-after-discontinuation": "Sequential plan 6: assessment 1 month after discontinuation",
 }
 
-# code -> (display, group)
-CONCEPTS: dict[str, tuple[str, str]] = {
-    **{c: (d, "model") for c, d in _MODELS.items()},
-    **{c: (d, "dimension") for c, d in _DIMENSIONS.items()},
-    **{c: (d, "category") for c, d in _CATEGORIES.items()},
-    **{c: (d, "trial") for c, d in _TRIAL.items()},
-    **{c: (d, "finding") for c, d in _FINDINGS.items()},
-    **{c: (d, "severity") for c, d in _SEVERITIES.items()},
-    **{c: (d, "suggestion") for c, d in _SUGGESTIONS.items()},
-    "suggestion-plan": ("TRD decision-support suggestions", "plan"),
-}
+
+# code -> (display, group): the staging models (each declared in staging/<model>.py: its code and
+# display, and any concept of its own not in the tables above), then the tables above.
+def _concepts(models: Registry) -> dict[str, tuple[str, str]]:
+    table: dict[str, tuple[str, str]] = {
+        **{s.code: (s.code_display, "model") for s in models},
+        **{c: (d, "dimension") for c, d in _DIMENSIONS.items()},
+        **{c: (d, "category") for c, d in _CATEGORIES.items()},
+        **{c: (d, "trial") for c, d in _TRIAL.items()},
+        **{c: (d, "finding") for c, d in _FINDINGS.items()},
+        **{c: (d, "severity") for c, d in _SEVERITIES.items()},
+        **{c: (d, "suggestion") for c, d in _SUGGESTIONS.items()},
+        "suggestion-plan": ("TRD decision-support suggestions", "plan"),
+    }
+    for spec in models:
+        for code, (display, group) in spec.concepts.items():
+            if group not in GROUPS:
+                raise ValueError(f"staging model '{spec.name}': concept {code} has unknown group")
+            table.setdefault(code, (display, group))
+    return table
+
+
+CONCEPTS: dict[str, tuple[str, str]] = _concepts(DEFAULT)
+_BY_REGISTRY: dict[int, tuple[Registry, dict[str, tuple[str, str]]]] = {}
+
+
+def concepts() -> dict[str, tuple[str, str]]:
+    """The concepts for the staging registry in force (`CONCEPTS` for the default one)."""
+    models = registry()
+    if models is DEFAULT:
+        return CONCEPTS
+    cached = _BY_REGISTRY.get(id(models))
+    if cached is None or cached[0] is not models:
+        cached = (models, _concepts(models))
+        _BY_REGISTRY[id(models)] = cached
+    return cached[1]
 
 
 def coding(code: str) -> dict[str, str]:
     """A Coding of the project's CodeSystem. A code missing from the table (a finding or
     suggestion code added to mappings/ but not here) gets no display; validation reports it."""
-    known = CONCEPTS.get(code)
+    known = concepts().get(code)
     if known is None:
         return {"system": CODE_SYSTEM, "code": code}
     return {"system": CODE_SYSTEM, "code": code, "display": known[0]}

@@ -17,32 +17,13 @@ from typing import Any
 from ..emit.codes import coding
 from ..emit.ids import BASE, CAREPLAN_SYSTEM, DEVICE_SYSTEM
 from ..model import Finding, Suggestion
+from ..staging import registry
 from .detail import cell, detail_markdown
 from .engine import Evaluation
 
 Json = dict[str, Any]
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, f"{BASE}/cds")
 SUMMARY_MAX = 139
-
-
-def _met(name: str, v: dict[str, Any]) -> bool:
-    """Whether model `name` reaches its TRD threshold (as suggestions.trd_models_met)."""
-    if name == "esm":
-        return str(v.get("category", "")).startswith(("TRD", "CRD"))
-    if name == "thase_rush":
-        return _int(v.get("stage")) >= 2
-    if name == "maudsley":
-        return v.get("category") in ("moderate", "severe")
-    if name == "conway":
-        return _int(v.get("stage")) >= 1
-    return bool(v.get("met"))  # regulatory, markowitz
-
-
-TRD_MODELS = ("regulatory", "thase_rush", "esm", "maudsley", "conway", "markowitz")
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 def card_uuid(hook_instance: str, code: str) -> str:
@@ -63,28 +44,26 @@ def smart_link(url: str) -> Json:
 
 
 def models_met(stages: dict[str, Any]) -> list[str]:
-    return [n for n in TRD_MODELS if isinstance(stages.get(n), dict) and _met(n, stages[n])]
+    """The models whose TRD threshold (their declaration's `trd_met`) is reached, as
+    suggestions.trd_models_met."""
+    return [
+        s.name
+        for s in registry()
+        if s.trd_met is not None
+        and isinstance(stages.get(s.name), dict)
+        and s.trd_met(stages[s.name])
+    ]
 
 
 def summary_line(summary: Json) -> str:
-    """'TRD: regulatory met; Thase-Rush II; ESM TRD1; Maudsley 8 (moderate)' (en dash)."""
+    """'TRD: regulatory met; Thase-Rush II; ESM TRD1; Maudsley 8 (moderate)' (en dash): the
+    `card_headline` of each model that declares one."""
     st = summary["stages"]
-    reg = st.get("regulatory") or {}
-    if reg.get("excluded_by"):
-        parts = ["regulatory excluded (bipolar on record)"]
-    else:
-        parts = ["regulatory " + ("met" if reg.get("met") else "not met")]
-    tr = st.get("thase_rush") or {}
-    parts.append(f"Thase–Rush {tr.get('roman', tr.get('stage', '?'))}")  # noqa: RUF001
-    esm = st.get("esm") or {}
-    parts.append(f"ESM {esm.get('category', '?')}")
-    msm = st.get("maudsley") or {}
-    if msm.get("score") is not None:
-        parts.append(f"Maudsley {msm['score']} ({msm.get('category')})")
-    elif msm.get("category") == "not-applicable":
-        parts.append("Maudsley n/a")
-    else:
-        parts.append("Maudsley not scorable")
+    parts = [
+        spec.card_headline(st.get(spec.name) or {})
+        for spec in registry()
+        if spec.card_headline is not None
+    ]
     return shorten("TRD: " + "; ".join(parts))
 
 

@@ -8,37 +8,20 @@ import re
 from typing import Any
 
 from ..errors import printable
-from ..report import _STAGE_LABELS
+from ..report import stage_label
+from ..staging import registry
 from .engine import Evaluation
 
 Json = dict[str, Any]
 
 
 def result_text(name: str, value: Any) -> str:
-    """One model's result in words: 'met', 'stage II', 'TRD1', '8 (moderate)', ..."""
+    """One model's result in words: 'met', 'stage II', 'TRD1', '8 (moderate)', ... (its
+    declaration's `card_result`)."""
     if not isinstance(value, dict):
         return str(value)
-    if name in ("regulatory", "markowitz"):
-        text = "met" if value.get("met") else "not met"
-        if value.get("excluded_by"):
-            text += " (excluded: bipolar on record)"
-        if value.get("missing"):
-            text += f" (missing: {', '.join(value['missing'])})"
-        return text
-    if name in ("thase_rush", "conway"):
-        return f"stage {value.get('roman', value.get('stage'))}"
-    if name == "esm":
-        return str(value.get("category"))
-    if "A" in value and "E" in value:
-        marks = " ".join(f"{k}: {value.get(k)}" for k in "ABCDE")
-        return marks + (f" ({value['label']})" if value.get("label") else "")
-    score = value.get("score")
-    shown = "n/a" if score is None else f"{score:g}" if isinstance(score, float) else str(score)
-    if value.get("category"):
-        shown += f" ({value['category']})"
-    if value.get("provisional"):
-        shown += " (provisional)"
-    return shown
+    spec = registry().find(name)
+    return spec.card_result(value) if spec else str(value)
 
 
 def bound_text(value: Any) -> str:
@@ -71,7 +54,7 @@ def detail_markdown(summary: Json, ev: Evaluation) -> str:
         upper = a.upper_bound.get(name)
         shown = "" if name not in a.upper_bound or upper == result.headline else bound_text(upper)
         why = (explanations.get(name) or {}).get("text", result.explanation)
-        row = (_STAGE_LABELS.get(name, name), result_text(name, result.value), shown, why)
+        row = (stage_label(name), result_text(name, result.value), shown, why)
         lines.append("| " + " | ".join(cell(c) for c in row) + " |")
     trials = [t for t in summary["trials"] if t["episode"] == "current"]
     if trials:

@@ -20,22 +20,12 @@ from urllib.parse import urlsplit
 from ..assessment import Assessment
 from ..auth.smart import WRITE_NEEDS, GrantedScopes
 from ..mappings import Mappings
+from ..staging import registry
+from ..staging.base import page_upper
 from .smart_timeline import fmt_day, num, timeline_svg
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 
-MODELS: dict[str, str] = {
-    "regulatory": "Regulatory definition (FDA / EMA)",
-    "thase_rush": "Thase-Rush",
-    "esm": "European Staging Method",
-    "mgh": "MGH staging (MGH-S)",
-    "maudsley": "Maudsley Staging Method",
-    "dm_trd": "Dutch Measure (DM-TRD)",
-    "conway": "Conway",
-    "markowitz": "Markowitz (psychotherapy-inclusive)",
-    "guidi_fava": "Guidi & Fava criteria",
-    "spectrum": "Response spectrum",
-}
 SEVERITY_ORDER = {"urgent": 0, "warning": 1, "info": 2}
 SEVERITY_LABEL = {"urgent": "Urgent", "warning": "Warning", "info": "Note"}
 
@@ -55,94 +45,30 @@ def words(code: str) -> str:
 
 
 # -- staging ---------------------------------------------------------------------------------------
-SPECTRUM = {
-    "full-response": "Full response",
-    "residual-symptoms": "Residual symptoms",
-    "partial-response": "Partial response",
-    "non-response": "Non-response",
-    "resistance": "Resistance",
-    "refractoriness": "Refractoriness",
-    "unknown": "Unknown",
-}
+def model_label(name: str) -> str:
+    """A model's heading on the page (its declaration's `page_label`)."""
+    spec = registry().find(name)
+    return spec.page_label if spec else words(name)
 
 
 def stage_result(name: str, value: Any) -> str:
-    """One model's result in words (plain text)."""
-    if isinstance(value, str):
-        return SPECTRUM.get(value, words(value))
+    """One model's result in words (plain text), as its declaration's `page_result` says."""
+    spec = registry().find(name)
+    if spec is not None:
+        return spec.page_result(value)
     v: Mapping[str, Any] = value if isinstance(value, Mapping) else {}
-    if name == "regulatory":
-        if v.get("excluded_by"):
-            return "Excluded (bipolar or other exclusion)"
-        n = v.get("failed_adequate_trials")
-        return ("Met" if v.get("met") else "Not met") + (
-            f" — {n} failed adequate trial{'s' if n != 1 else ''}" if n is not None else ""
-        )
-    if name == "thase_rush":
-        roman = v.get("roman") or v.get("stage")
-        return f"Stage {roman}" if roman is not None else "Not staged"
-    if name == "esm":
-        category = str(v.get("category") or "none")
-        return {"none": "None", "non-responder": "Non-responder", "CRD": "CRD (chronic)"}.get(
-            category, category
-        )
-    if name == "mgh":
-        return _score(v.get("score"))
-    if name == "maudsley":
-        score, band = v.get("score"), v.get("category")
-        if score is None:
-            return words(str(band or "not applicable"))
-        return f"{num(score)} ({band})" if band else num(score)
-    if name == "dm_trd":
-        score = v.get("score")
-        if score is None:
-            return "Not scored"
-        return f"{num(score)}" + (" (provisional)" if v.get("provisional") else "")
-    if name == "conway":
-        return f"Stage {v['stage']}" if v.get("stage") is not None else "Not staged"
-    if name == "markowitz":
-        if v.get("strict_met"):
-            return "Met (strict)"
-        if v.get("met"):
-            return "Met"
-        missing = [words(str(m)).lower() for m in v.get("missing") or []]
-        return "Not met" + (f" — missing {', '.join(missing)}" if missing else "")
-    if name == "guidi_fava":
-        groups: dict[str, list[str]] = {}
-        for key in "ABCDE":
-            if key in v:
-                groups.setdefault(str(v[key]), []).append(key)
-        order = ("met", "not-met", "not-assessable")
-        marks = "; ".join(
-            f"{words(status).lower()}: {', '.join(groups[status])}"
-            for status in order
-            if status in groups
-        )
-        label = v.get("label")  # "refractoriness" only when A-E are all met
-        return marks + (f" — {label}" if label else "")
+    if isinstance(value, str):
+        return words(value)
     if "score" in v:
-        return _score(v.get("score"))
+        return "Not scored" if v.get("score") is None else num(v.get("score"))
     if "stage" in v:
         return f"Stage {v['stage']}"
     return "—"
 
 
-def _score(value: Any) -> str:
-    return "Not scored" if value is None else num(value)
-
-
 def upper_text(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "Met" if value else "Not met"
-    if name == "thase_rush" and isinstance(value, int):
-        return (
-            "Stage " + ("0", "I", "II", "III", "IV", "V")[value] if 0 <= value <= 5 else str(value)
-        )
-    if name == "conway" and isinstance(value, int | float):
-        return f"Stage {num(value)}"
-    if isinstance(value, int | float):
-        return num(value)
-    return "—"
+    spec = registry().find(name)
+    return spec.page_upper(value) if spec else page_upper(value)
 
 
 def staging_table(assessment: Assessment, summary: Mapping[str, Any]) -> str:
@@ -161,7 +87,7 @@ def staging_table(assessment: Assessment, summary: Mapping[str, Any]) -> str:
             else '<td class="upper"><span class="muted">same</span></td>'
         )
         rows.append(
-            f'<tr data-model="{esc(name)}"><th scope="row">{esc(MODELS.get(name, words(name)))}'
+            f'<tr data-model="{esc(name)}"><th scope="row">{esc(model_label(name))}'
             f"</th>"
             f'<td class="result">{esc(result)}</td>'
             f'<td class="explain">{esc(explanation.get("text") or "")}'

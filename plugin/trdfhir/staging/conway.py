@@ -15,8 +15,24 @@ checked again against the setting). Stage 1: >= 2 failures in >= 2 classes; stag
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..model import AssessedTrial, StageResult
-from .base import StagingContext, describe, ids
+from .base import (
+    ModelSpec,
+    StageValue,
+    StagingContext,
+    as_int,
+    as_mapping,
+    card_stage,
+    describe,
+    fhir_stage,
+    ids,
+    keyed_cells,
+    num,
+    page_upper,
+    same_value,
+)
 
 NAME = "conway"
 SOURCE = "Conway, George & Sackeim 2017 (as quoted by Markowitz et al. 2022; not seen verbatim)"
@@ -59,3 +75,35 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids(failures),
     )
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    return f"Stage {v['stage']}" if v.get("stage") is not None else "Not staged"
+
+
+def _page_upper(value: Any) -> str:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return f"Stage {num(value)}"
+    return page_upper(value)
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=True,
+    code_display="Conway, George & Sackeim stage",
+    concepts={},
+    page_label="Conway",
+    report_label="Conway et al. 2017",
+    page_result=_page,
+    page_upper=_page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_stage(as_mapping(value)),
+    card_headline=None,
+    fhir=lambda value, kit: fhir_stage(as_mapping(value), kit),
+    csv_keys=("stage",),
+    csv_cells=keyed_cells("stage"),
+    trd_met=lambda v: as_int(v.get("stage")) >= 1,
+)

@@ -29,7 +29,21 @@ from __future__ import annotations
 from ..fhir.values import json_number
 from ..model import Rating, StageResult
 from ..settings import Settings
-from .base import StagingContext, ids
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    card_score,
+    fhir_score,
+    ids,
+    keyed_cells,
+    num,
+    page_upper,
+    same_value,
+)
 from .maudsley import duration_level, failure_level, severity_level
 
 NAME = "dm_trd"
@@ -131,3 +145,40 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids(failures),
     )
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    score = v.get("score")
+    if score is None:
+        return "Not scored"
+    return f"{num(score)}" + (" (provisional)" if v.get("provisional") else "")
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    items = as_mapping(v.get("items"))
+    parts = [kit.component(f"dm-trd-{k.replace('_', '-')}", items[k]) for k in items]
+    parts.append(kit.component("provisional", bool(v.get("provisional"))))
+    return fhir_score(v, kit), parts, []
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=False,
+    code_display="Dutch Measure for Treatment Resistance in Depression score",
+    concepts={},
+    page_label="Dutch Measure (DM-TRD)",
+    report_label="DM-TRD (Peeters 2016)",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=None,
+    fhir=_fhir,
+    csv_keys=("score",),
+    csv_cells=keyed_cells("score"),
+    trd_met=None,  # a score without a published TRD threshold
+)

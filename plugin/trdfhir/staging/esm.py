@@ -15,8 +15,25 @@ Uncertainty: the non-responder trial length (6-8 weeks) was not seen verbatim.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..model import StageResult
-from .base import StagingContext, classes, describe, ids
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    classes,
+    describe,
+    fhir_category,
+    ids,
+    keyed_cells,
+    page_upper,
+    same_value,
+)
 
 NAME = "esm"
 SOURCE = "Souery et al. 1999 (European Staging Method), as tabulated by Hägg et al. 2020"
@@ -58,3 +75,50 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids(failures),
     )
+
+
+_PAGE_WORDS = {"none": "None", "non-responder": "Non-responder", "CRD": "CRD (chronic)"}
+
+
+def _page(value: StageValue) -> str:
+    category = str(as_mapping(value).get("category") or "none")
+    return _PAGE_WORDS.get(category, category)
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    code = f"esm-{v.get('category')}"
+    fields = fhir_category(kit, code)
+    parts = [kit.component("failed-adequate-trials", v.get("failed_trials"))]
+    if isinstance(v.get("weeks"), int | float):
+        weeks = kit.quantity(v["weeks"], "wk")
+        parts.append(kit.component("treatment-weeks", fields={"valueQuantity": weeks}))
+    if isinstance(v.get("span_days"), int):
+        span = kit.quantity(v["span_days"], "d")
+        parts.append(kit.component("failure-span-days", fields={"valueQuantity": span}))
+    return fields, parts, []
+
+
+def _card_headline(v: Mapping[str, Any]) -> str:
+    return f"ESM {v.get('category', '?')}"
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=False,
+    code_display="European Staging Method category",
+    concepts={},
+    page_label="European Staging Method",
+    report_label="European Staging (Souery 1999)",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: str(as_mapping(value).get("category")),
+    card_headline=_card_headline,
+    fhir=_fhir,
+    csv_keys=("category",),
+    csv_cells=keyed_cells("category"),
+    trd_met=lambda v: str(v.get("category", "")).startswith(("TRD", "CRD")),  # TRD1-5 or CRD
+)

@@ -28,11 +28,26 @@ some cannot be assessed; otherwise null.
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from ..model import AssessedTrial, StageResult
 from ..patterns import double_depression
-from .base import StagingContext, describe
+from .base import (
+    FhirKit,
+    Json,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    card_score,
+    describe,
+    fhir_category,
+    page_upper,
+    same_value,
+    words,
+)
 
 NAME = "guidi_fava"
 SOURCE = "Guidi & Fava 2024, Table 3 (criteria for refractoriness)"
@@ -44,6 +59,7 @@ Judgement = Literal["yes", "maybe", "no"]
 # The psychotherapy developed for chronic depression (Guidi & Fava 2024 §5: CBASP "specifically
 # developed for patients with chronic depression"): a failed adequate course addressed it.
 CHRONIC_MODALITY = "cbasp"
+CRITERIA = ("A", "B", "C", "D", "E")
 
 
 def judge(ctx: StagingContext, t: AssessedTrial) -> Judgement:
@@ -151,3 +167,71 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=tuple(t.trial.id for t in a_trials),
     )
+
+
+_STATUS_ORDER = ("met", "not-met", "not-assessable")
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    groups: dict[str, list[str]] = {}
+    for key in CRITERIA:
+        if key in v:
+            groups.setdefault(str(v[key]), []).append(key)
+    marks = "; ".join(
+        f"{words(status).lower()}: {', '.join(groups[status])}"
+        for status in _STATUS_ORDER
+        if status in groups
+    )
+    label = v.get("label")  # "refractoriness" only when A-E are all met
+    return marks + (f" — {label}" if label else "")
+
+
+def _card(value: StageValue) -> str:
+    v = as_mapping(value)
+    if "A" in v and "E" in v:
+        marks = " ".join(f"{k}: {v.get(k)}" for k in CRITERIA)
+        return marks + (f" ({v['label']})" if v.get("label") else "")
+    return card_score(v)
+
+
+def _criterion(value: Any, kit: FhirKit) -> Json:
+    return fhir_category(kit, f"criterion-{value}")
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    parts = [kit.component(f"guidi-fava-{c}", fields=_criterion(v.get(c), kit)) for c in CRITERIA]
+    if v.get("comorbidities"):
+        parts.append(kit.component("comorbidities", ", ".join(map(str, v["comorbidities"]))))
+    return {}, parts, []
+
+
+def _csv(value: StageValue | None) -> Sequence[object]:
+    """One column: the criteria met ('A;C'), empty when none is."""
+    if isinstance(value, Mapping) and any(v == "met" for v in value.values()):
+        return [";".join(k for k, v in value.items() if v == "met")]
+    if isinstance(value, Mapping) and any(isinstance(v, str) for v in value.values()):
+        return [""]
+    return [value]
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=False,
+    code_display="Guidi & Fava criteria for refractoriness",
+    concepts={},
+    page_label="Guidi & Fava criteria",
+    report_label="Guidi & Fava 2024 (A-E)",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=_card,
+    card_headline=None,
+    fhir=_fhir,
+    csv_keys=("",),
+    csv_cells=_csv,
+    trd_met=None,  # refractoriness, reported beside the TRD definitions
+)

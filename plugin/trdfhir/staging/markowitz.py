@@ -17,7 +17,23 @@ trial (interpretation: with no psychotherapy at all, only the psychotherapy is r
 from __future__ import annotations
 
 from ..model import AssessedTrial, StageResult
-from .base import StagingContext, describe, ids, overlaps
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    card_met,
+    describe,
+    fhir_met,
+    ids,
+    keyed_cells,
+    overlaps,
+    page_upper,
+    same_value,
+    words,
+)
 
 NAME = "markowitz"
 SOURCE = "Markowitz et al. 2022 (Am J Psychiatry), psychotherapy-inclusive TRD definition"
@@ -68,3 +84,44 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=tuple(t.trial.id for t in ctx.trials if t.trial.id in used),
     )
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    if v.get("strict_met"):
+        return "Met (strict)"
+    if v.get("met"):
+        return "Met"
+    missing = [words(str(m)).lower() for m in v.get("missing") or []]
+    return "Not met" + (f" — missing {', '.join(missing)}" if missing else "")
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    parts = [kit.component("strict-met", bool(v.get("strict_met")))]
+    for item in v.get("missing") or []:
+        code = f"markowitz-{item}"
+        fields = {"valueCodeableConcept": kit.concept(code) if kit.known(code) else {"text": item}}
+        parts.append(kit.component("missing-criterion", fields=fields))
+    return {"valueBoolean": bool(v.get("met"))}, parts, fhir_met(kit, v.get("met"))
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=False,
+    code_display="Markowitz psychotherapy-inclusive TRD definition met",
+    concepts={},
+    page_label="Markowitz (psychotherapy-inclusive)",
+    report_label="Markowitz et al. 2022",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_met(as_mapping(value)),
+    card_headline=None,
+    fhir=_fhir,
+    csv_keys=("met",),
+    csv_cells=keyed_cells("met"),
+    trd_met=lambda v: bool(v.get("met")),
+)

@@ -18,10 +18,28 @@ cannot be rated makes the score null.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from ..model import StageResult
-from .base import StagingContext, describe, ids
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    card_score,
+    describe,
+    fhir_score,
+    ids,
+    keyed_cells,
+    num,
+    page_upper,
+    same_value,
+    words,
+)
 
 NAME = "maudsley"
 SOURCE = "Fekadu et al. 2009; standardised rating Fekadu et al. 2018"
@@ -126,3 +144,53 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids(failures),
     )
+
+
+DIMENSIONS = ("duration", "severity", "failures", "augmentation", "ect")
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    score, band = v.get("score"), v.get("category")
+    if score is None:
+        return words(str(band or "not applicable"))
+    return f"{num(score)} ({band})" if band else num(score)
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    dims = as_mapping(v.get("dimensions"))
+    parts = [kit.component(f"maudsley-{d}", dims.get(d)) for d in DIMENSIONS]
+    score = v.get("score")
+    fields = {"valueInteger": score} if isinstance(score, int) else fhir_score(v, kit)
+    code = f"maudsley-{v.get('category')}"
+    return fields, parts, [kit.concept(code)] if kit.known(code) else []
+
+
+def _card_headline(v: Mapping[str, Any]) -> str:
+    if v.get("score") is not None:
+        return f"Maudsley {v['score']} ({v.get('category')})"
+    if v.get("category") == "not-applicable":
+        return "Maudsley n/a"
+    return "Maudsley not scorable"
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=True,
+    code_display="Maudsley Staging Method score",
+    concepts={},
+    page_label="Maudsley Staging Method",
+    report_label="Maudsley (Fekadu 2009)",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=_card_headline,
+    fhir=_fhir,
+    csv_keys=("score", "category"),
+    csv_cells=keyed_cells("score", "category"),
+    trd_met=lambda v: v.get("category") in ("moderate", "severe"),
+)

@@ -15,7 +15,18 @@ counted failure of an ECT course.
 from __future__ import annotations
 
 from ..model import AssessedTrial, StageResult
-from .base import StagingContext, ids
+from .base import (
+    ModelSpec,
+    StagingContext,
+    as_mapping,
+    card_score,
+    fhir_score,
+    ids,
+    keyed_cells,
+    page_score,
+    page_upper,
+    same_value,
+)
 
 NAME = "mgh"
 SOURCE = "Fava 2003 (MGH staging), points as tabulated by Hägg et al. 2020"
@@ -62,3 +73,24 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids([*failures, *ect]),
     )
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=True,
+    code_display="Massachusetts General Hospital staging score",
+    concepts={},
+    page_label="MGH staging (MGH-S)",
+    report_label="MGH-S (Fava 2003)",
+    page_result=lambda value: page_score(as_mapping(value).get("score")),
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_score(as_mapping(value)),
+    card_headline=None,
+    fhir=lambda value, kit: (fhir_score(as_mapping(value), kit), [], []),
+    csv_keys=("score",),
+    csv_cells=keyed_cells("score"),
+    trd_met=None,  # a score without a published TRD threshold
+)

@@ -14,8 +14,26 @@ the failures span >= 2 classes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..model import StageResult
-from .base import StagingContext, classes, describe, ids
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    as_mapping,
+    card_met,
+    classes,
+    describe,
+    fhir_met,
+    ids,
+    keyed_cells,
+    page_upper,
+    same_value,
+)
 
 NAME = "regulatory"
 SOURCE = (
@@ -56,3 +74,52 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=ids(failures),
     )
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    if v.get("excluded_by"):
+        return "Excluded (bipolar or other exclusion)"
+    n = v.get("failed_adequate_trials")
+    return ("Met" if v.get("met") else "Not met") + (
+        f" — {n} failed adequate trial{'s' if n != 1 else ''}" if n is not None else ""
+    )
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    v = as_mapping(value)
+    parts = [
+        kit.component("failed-adequate-trials", v.get("failed_adequate_trials")),
+        kit.component("different-classes", v.get("different_classes")),
+        kit.component("ema-older-met", v.get("ema_older_met")),
+    ]
+    if v.get("excluded_by"):
+        parts.append(kit.component("excluded-by", ", ".join(map(str, v["excluded_by"]))))
+    return {"valueBoolean": bool(v.get("met"))}, parts, fhir_met(kit, v.get("met"))
+
+
+def _card_headline(v: Mapping[str, Any]) -> str:
+    if v.get("excluded_by"):
+        return "regulatory excluded (bipolar on record)"
+    return "regulatory " + ("met" if v.get("met") else "not met")
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=True,
+    code_display="Regulatory TRD definition (FDA/EMA) met",
+    concepts={},
+    page_label="Regulatory definition (FDA / EMA)",
+    report_label="Regulatory (FDA/EMA)",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=lambda value: card_met(as_mapping(value)),
+    card_headline=_card_headline,
+    fhir=_fhir,
+    csv_keys=("met",),
+    csv_cells=keyed_cells("met"),
+    trd_met=lambda v: bool(v.get("met")),
+)

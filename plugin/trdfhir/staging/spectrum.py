@@ -20,7 +20,18 @@ from __future__ import annotations
 from ..model import AssessedTrial, StageResult
 from ..patterns import latest_trial
 from . import guidi_fava
-from .base import StagingContext, describe
+from .base import (
+    FhirKit,
+    ModelSpec,
+    Parts,
+    StageValue,
+    StagingContext,
+    describe,
+    fhir_category,
+    page_upper,
+    same_value,
+    words,
+)
 
 NAME = "spectrum"
 SOURCE = "Guidi & Fava 2024, Fig. 2 (response spectrum)"
@@ -82,3 +93,47 @@ def stage(ctx: StagingContext) -> StageResult:
         source=SOURCE,
         counted=(last.trial.id,),
     )
+
+
+_PAGE_WORDS = {
+    "full-response": "Full response",
+    "residual-symptoms": "Residual symptoms",
+    "partial-response": "Partial response",
+    "non-response": "Non-response",
+    "resistance": "Resistance",
+    "refractoriness": "Refractoriness",
+    "unknown": "Unknown",
+}
+
+
+def _page(value: StageValue) -> str:
+    if isinstance(value, str):
+        return _PAGE_WORDS.get(value, words(value))
+    return "—"
+
+
+def _fhir(value: StageValue, kit: FhirKit) -> Parts:
+    code = f"spectrum-{value}"
+    fields = fhir_category(kit, code)
+    return fields, [], []
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=False,
+    code_display="Guidi & Fava response spectrum of the latest treatment",
+    concepts={},
+    page_label="Response spectrum",
+    report_label="Response spectrum",
+    page_result=_page,
+    page_upper=page_upper,
+    report_value=same_value,
+    card_result=str,
+    card_headline=None,
+    fhir=_fhir,
+    csv_keys=("",),
+    csv_cells=lambda value: [value],
+    trd_met=None,  # the response of the latest treatment, not a TRD test
+)

@@ -15,8 +15,24 @@ MAOI > TCA hierarchy is assumed; no duration or severity.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from ..model import AssessedTrial, StageResult
-from .base import StagingContext, classes, describe, ids
+from .base import (
+    ModelSpec,
+    StageValue,
+    StagingContext,
+    as_int,
+    as_mapping,
+    card_stage,
+    classes,
+    describe,
+    fhir_stage,
+    ids,
+    keyed_cells,
+    page_upper,
+)
 
 NAME = "thase_rush"
 SOURCE = "Thase & Rush 1997 (J Clin Psychiatry 58 Suppl 13)"
@@ -75,3 +91,47 @@ def _next_step(level: int, found: set[str], ctx: StagingContext) -> str:
             return "; the failed ECT course is not bilateral, stage V needs bilateral ECT"
         return "; stage V needs a failed bilateral ECT course"
     return ""
+
+
+def _page(value: StageValue) -> str:
+    v = as_mapping(value)
+    roman = v.get("roman") or v.get("stage")
+    return f"Stage {roman}" if roman is not None else "Not staged"
+
+
+def _page_upper(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return "Stage " + ROMAN[value] if 0 <= value <= len(ROMAN) - 1 else str(value)
+    return page_upper(value)
+
+
+def _report_value(value: StageValue) -> Any:
+    """The text report shows the roman stage."""
+    if isinstance(value, Mapping) and "roman" in value:
+        return {"stage": value["roman"]}
+    return value
+
+
+def _card_headline(v: Mapping[str, Any]) -> str:
+    return f"Thase–Rush {v.get('roman', v.get('stage', '?'))}"  # noqa: RUF001 (en dash)
+
+
+SPEC = ModelSpec(
+    name=NAME,
+    source=SOURCE,
+    stage=stage,
+    upper_bound=True,
+    code_display="Thase & Rush stage",
+    concepts={},
+    page_label="Thase-Rush",
+    report_label="Thase & Rush 1997",
+    page_result=_page,
+    page_upper=_page_upper,
+    report_value=_report_value,
+    card_result=lambda value: card_stage(as_mapping(value)),
+    card_headline=_card_headline,
+    fhir=lambda value, kit: fhir_stage(as_mapping(value), kit),
+    csv_keys=("stage",),
+    csv_cells=keyed_cells("stage"),
+    trd_met=lambda v: as_int(v.get("stage")) >= 2,  # stage II or higher
+)
