@@ -122,6 +122,7 @@ class SmartTestServer:
         self.grant_scope: Callable[[str], str] | None = None
         self.omit_patient = False
         self.omit_scope = False
+        self.need_patient_banner = True  # False: an EHR that shows its own patient banner
         self.auto_patient: str | None = None
         self.relative_endpoints = False
         self.advertise: dict[str, Any] = {}
@@ -183,6 +184,7 @@ class SmartTestServer:
         with self._lock:
             self.grant_scope = None
             self.omit_patient = self.omit_scope = self.relative_endpoints = False
+            self.need_patient_banner = True
             self.auto_patient = None
             self.advertise = {}
             self.seen.clear()
@@ -456,7 +458,7 @@ class SmartTestServer:
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": int(self.token_lifetime),
-            "need_patient_banner": True,
+            "need_patient_banner": self.need_patient_banner,
         }
         if not self.omit_scope:
             body["scope"] = scope
