@@ -163,3 +163,19 @@ def test_focus_ring_contrast_is_at_least_3_to_1() -> None:
     assert min(background_ratios.values()) >= 3.0, ratios
     # the old amber ring failed on white
     assert contrast("#f0b429", "#ffffff") < 3.0
+
+
+def test_the_test_ehr_pages_are_templates_too() -> None:
+    from trdfhir.devtools.smart_server import _page
+
+    body = _page(
+        200,
+        "Demo EHR: patients",
+        kind="ehr",
+        patients=[("p-1", '<img src=x onerror="1">', "1970-01-01")],
+        apps=["trd"],
+    ).body.decode()
+    assert '<a href="/ehr/launch/trd/p-1">Launch trd</a>' in body
+    assert "<img" not in body and "&lt;img src=x" in body
+    message = _page(404, "Unknown <app>", "No <b>app</b>").body.decode()
+    assert "<b>" not in message and "<title>Unknown &lt;app&gt;</title>" in message

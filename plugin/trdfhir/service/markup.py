@@ -60,9 +60,10 @@ def plural(n: int, one: str, many: str | None = None) -> str:
 
 
 @cache
-def environment() -> Environment:
+def environment(package: str = "trdfhir.service") -> Environment:
+    """The environment over `package`'s templates/ folder (the app's; devtools has its own)."""
     env = Environment(
-        loader=PackageLoader("trdfhir.service", "templates"),
+        loader=PackageLoader(package, "templates"),
         autoescape=True,
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -74,5 +75,5 @@ def environment() -> Environment:
     return env
 
 
-def render(name: str, **context: Any) -> str:
-    return environment().get_template(name).render(**context)
+def render(name: str, *, package: str = "trdfhir.service", **context: Any) -> str:
+    return environment(package).get_template(name).render(**context)
