@@ -72,6 +72,13 @@ def csrf_of(html: str) -> str:
     return match.group(1)
 
 
+def wide_chart(html: str) -> str:
+    """The desktop chart alone (the page also holds the phone layout of the same timeline)."""
+    match = re.search(r'<svg class="timeline" .*?</svg>', html, re.S)
+    assert match
+    return match.group(0)
+
+
 def test_page_shows_banner_timeline_staging_findings_suggestions(
     app: TestClient, auth: SmartTestServer
 ) -> None:
@@ -79,11 +86,12 @@ def test_page_shows_banner_timeline_staging_findings_suggestions(
     page = app.get("/app/")
     assert page.status_code == 200, page.text[:500]
     html = page.text
-    assert "Thomas Brennan" in html and "1971-09-30" in html and PATIENT in html
-    assert html.count('class="trial-bar"') == 6
-    assert html.count('data-kind="augmentation"') == 1 and html.count('data-kind="ect"') == 1
-    assert html.count("session-tick") == 12
-    assert 'class="threshold remission"' in html and 'class="threshold response"' in html
+    assert "Thomas Brennan" in html and "30 Sep 1971" in html and PATIENT in html
+    chart = wide_chart(html)
+    assert chart.count('class="trial-bar"') == 6
+    assert chart.count('data-kind="augmentation"') == 1 and chart.count('data-kind="ect"') == 1
+    assert chart.count("session-tick") == 12
+    assert 'class="threshold remission"' in chart and 'class="threshold response"' in chart
     assert html.count("<tr data-model=") == 10
     assert "Stage V" in html and "CRD (chronic)" in html
     assert "Suggestions for the clinician, not orders." in html
@@ -116,7 +124,8 @@ def test_as_of_query_parameter_and_bad_dates(app: TestClient, auth: SmartTestSer
     earlier = app.get("/app/", params={"as_of": "2025-12-01"})
     assert earlier.status_code == 200
     assert "as of 1 Dec 2025" in earlier.text
-    assert earlier.text.count('class="trial-bar"') == 2  # sertraline, venlafaxine so far
+    bars = wide_chart(earlier.text).count('class="trial-bar"')
+    assert bars == 2  # sertraline, venlafaxine so far
     assert app.get("/app/", params={"as_of": "yesterday"}).status_code == 400
 
 

@@ -69,6 +69,7 @@ def test_ehr_launch_renders_timeline_and_staging_then_writes_back(
     shown = [c.text_content() or "" for c in page.locator("#writeback-result code").all()]
     page.locator("#writeback-result details.refs summary").first.click()  # open the list
     page.locator(".writeback").screenshot(path=str(artifacts / "write-back-vignette-02.png"))
+    assert page.locator("#writeback-todo").count() == 0  # "To be written" is gone once written
     writes = [r for r in stack.ehr.seen if r.method == "POST" and r.path == ""]
     assert writes and all(r.authorized and r.status == 200 for r in writes)
 
@@ -113,9 +114,14 @@ def test_app_in_the_ehr_iframe(
 ) -> None:
     ex = example(examples, "vignette-20")
     page.set_viewport_size({"width": 1200, "height": 1000})
-    page.goto(stack.embedded(ex.patient_id))
-    frame = page.frame_locator("#app")
-    frame.locator("svg.timeline").wait_for(timeout=TIMEOUT)
+    stack.ehr.need_patient_banner = False  # the EHR shows the patient around the frame
+    try:
+        page.goto(stack.embedded(ex.patient_id))
+        frame = page.frame_locator("#app")
+        frame.locator("svg.timeline").wait_for(timeout=TIMEOUT)
+    finally:
+        stack.ehr.need_patient_banner = True
+    assert frame.locator(".banner").count() == 0  # no second patient banner inside the EHR
     assert frame.locator("svg.timeline g.trial-bar").count() == len(current_trials(ex))
     assert frame.locator('svg.timeline g.trial-bar[data-kind="rtms"]').count() == 1
     assert frame.locator('svg.timeline g.trial-bar[data-kind="esketamine"]').count() == 1
@@ -129,12 +135,32 @@ def test_phone_sized_window(
     context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2)
     try:
         tab = context.new_page()
-        tab.goto(stack.ehr_launch("vignette-04"))
-        tab.wait_for_selector("svg.timeline", timeout=TIMEOUT)
-        # the chart scrolls sideways inside its card; the page itself does not
+        tab.goto(stack.ehr_launch("vignette-02"))
+        tab.wait_for_selector("svg.timeline-narrow", timeout=TIMEOUT)
+        # the page does not scroll sideways; the phone chart fits the screen
         width = tab.evaluate("document.documentElement.scrollWidth")
         assert width <= 390
         assert tab.locator("#writeback-button").is_visible()
-        tab.screenshot(path=str(artifacts / "phone-vignette-04.png"), full_page=True)
+        assert not tab.locator("svg.timeline").is_visible()  # the desktop chart is hidden
+        chart = tab.locator("svg.timeline-narrow")
+        box = chart.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= 390
+        # every bar, and the whole legend, in view without scrolling sideways
+        bars = chart.locator("g.trial-bar")
+        assert bars.count() == 6
+        for i in range(bars.count()):
+            bar = bars.nth(i).bounding_box()
+            assert bar and bar["x"] >= box["x"] and bar["x"] + bar["width"] <= 390 + 0.5
+        for item in tab.locator(".tl-legend li").all():
+            swatch = item.bounding_box()
+            assert swatch and swatch["x"] >= 0 and swatch["x"] + swatch["width"] <= 390
+        # legible: the labels are drawn at >= 10 CSS px on the phone
+        size = tab.evaluate(
+            "(() => { const t = document.querySelector('svg.timeline-narrow .t-status');"
+            " return t.getBoundingClientRect().height; })()"
+        )
+        assert size >= 10
+        tab.locator(".timeline-wrap").screenshot(path=str(artifacts / "phone-timeline.png"))
+        tab.screenshot(path=str(artifacts / "phone-vignette-02.png"), full_page=True)
     finally:
         context.close()

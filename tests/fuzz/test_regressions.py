@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,9 @@ from tests.api.conftest import client_for, open_settings
 from trdfhir import InputError, LimitError, TrdFhirError, evaluate
 from trdfhir.emit import emit_bundle
 from trdfhir.report import render_text
+from trdfhir.service import ServiceSettings
+from trdfhir.service.detail import detail_markdown
+from trdfhir.service.engine import ServiceState
 
 ROOT = Path(__file__).resolve().parents[2]
 Case = Callable[[], tuple[dict[str, Any], str]]
@@ -306,5 +309,9 @@ def test_record_text_cannot_put_markdown_into_a_card(service: TestClient) -> Non
     response = service.post("/cds-services/trd-patient-view", json=body)
     assert response.status_code == 200
     details = " ".join(c["detail"] for c in response.json()["cards"])
-    assert "tracker.example" in details  # the text is shown...
-    assert "![t]" not in details and "[open](" not in details and "<b>" not in details  # ...inert
+    assert "![t]" not in details and "[open](" not in details and "<b>" not in details
+    # the full table (the staging card of a service without the SMART app) shows the text, inert
+    ev = ServiceState(ServiceSettings()).evaluate(bundle, date(2026, 11, 21))
+    full = detail_markdown(ev.summary, ev)
+    assert "tracker.example" in full  # the text is shown...
+    assert "![t]" not in full and "[open](" not in full and "<b>" not in full  # ...inert

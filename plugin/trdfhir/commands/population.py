@@ -6,7 +6,7 @@
 RESULTS_DIR is the --output of `trd-fhir bulk` (summaries.ndjson; errors.ndjson, bulk-state.json
 and reading.json where present). The page is self-contained: inline CSS and SVG, no script, no
 request. docs/population.md describes every number. Needs the optional extra `[report]`
-(pip install 'trd-fhir[report]'): matplotlib, statsmodels and Jinja2.
+(pip install 'trd-fhir[report]'): matplotlib and statsmodels.
 """
 
 from __future__ import annotations

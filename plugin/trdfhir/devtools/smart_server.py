@@ -26,20 +26,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 import requests
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
+
+from ..service.markup import render
 
 HOST = "127.0.0.1"
 _VERIFIER_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
@@ -122,6 +124,7 @@ class SmartTestServer:
         self.grant_scope: Callable[[str], str] | None = None
         self.omit_patient = False
         self.omit_scope = False
+        self.need_patient_banner = True  # False: an EHR that shows its own patient banner
         self.auto_patient: str | None = None
         self.relative_endpoints = False
         self.advertise: dict[str, Any] = {}
@@ -183,6 +186,7 @@ class SmartTestServer:
         with self._lock:
             self.grant_scope = None
             self.omit_patient = self.omit_scope = self.relative_endpoints = False
+            self.need_patient_banner = True
             self.auto_patient = None
             self.advertise = {}
             self.seen.clear()
@@ -236,13 +240,8 @@ class SmartTestServer:
         @app.get("/ehr/embed/{client_id}/{patient}")
         def ehr_embed(client_id: str, patient: str) -> HTMLResponse:
             """The app in an iframe of the EHR's page, as EHRs embed SMART apps."""
-            src = f"/ehr/launch/{html.escape(client_id)}/{html.escape(patient)}"
-            return _page(
-                200,
-                "Demo EHR: chart",
-                f'<iframe id="app" title="TRD app" src="{src}" width="100%" height="900"></iframe>',
-                raw=True,
-            )
+            src = f"/ehr/launch/{quote(client_id, safe='')}/{quote(patient, safe='')}"
+            return _page(200, "Demo EHR: chart", kind="embed", src=src)
 
         @app.api_route(
             "/fhir/{path:path}", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
@@ -362,11 +361,7 @@ class SmartTestServer:
         bundle = self._patients()
         if bundle is None:
             return _page(502, "FHIR server unreachable", "Cannot list patients.")
-        hidden = "".join(
-            f'<input type="hidden" name="{html.escape(k)}" value="{html.escape(v)}">'
-            for k, v in p.items()
-            if k != "chosen_patient"
-        )
+        hidden = [(k, v) for k, v in p.items() if k != "chosen_patient"]
         rows = []
         for entry in bundle.get("entry") or []:
             resource = entry.get("resource") or {}
@@ -374,19 +369,9 @@ class SmartTestServer:
             if resource.get("resourceType") != "Patient" or not isinstance(pid, str):
                 continue
             label = f"{_patient_name(resource)} · born {resource.get('birthDate', '?')} · {pid}"
-            rows.append(
-                f'<li><button type="submit" name="chosen_patient" value="{html.escape(pid)}">'
-                f"{html.escape(label)}</button></li>"
-            )
+            rows.append((pid, label))
         rows.sort()
-        body = (
-            "<p>Test authorization server: choose the patient to open "
-            "(this server approves every request).</p>"
-            f'<form method="post" action="authorize">{hidden}<ul class="patients">'
-            + "".join(rows)
-            + "</ul></form>"
-        )
-        return _page(200, "Choose a patient", body, raw=True)
+        return _page(200, "Choose a patient", kind="picker", hidden=hidden, patients=rows)
 
     # -- token -------------------------------------------------------------------------------------
     def token(self, form: Mapping[str, str], authorization: str | None) -> Response:
@@ -456,7 +441,7 @@ class SmartTestServer:
             "access_token": access,
             "token_type": "Bearer",
             "expires_in": int(self.token_lifetime),
-            "need_patient_banner": True,
+            "need_patient_banner": self.need_patient_banner,
         }
         if not self.omit_scope:
             body["scope"] = scope
@@ -524,28 +509,14 @@ class SmartTestServer:
             pid = resource.get("id")
             if resource.get("resourceType") != "Patient" or not isinstance(pid, str):
                 continue
-            links = " ".join(
-                f'<a href="/ehr/launch/{html.escape(c.client_id)}/{html.escape(pid)}">'
-                f"Launch {html.escape(c.client_id)}</a>"
-                for c in apps
-            )
-            rows.append(
-                (
-                    pid,
-                    f"<tr><td>{html.escape(pid)}</td>"
-                    f"<td>{html.escape(_patient_name(resource))}</td>"
-                    f"<td>{html.escape(str(resource.get('birthDate', '')))}</td>"
-                    f"<td>{links}</td></tr>",
-                )
-            )
-        body = (
-            "<p>A stand-in EHR for the demo: each link performs a SMART EHR launch of the app "
-            "for that patient.</p><table><thead><tr><th>Id</th><th>Name</th><th>Born</th>"
-            "<th>App</th></tr></thead><tbody>"
-            + "".join(r for _, r in sorted(rows))
-            + "</tbody></table>"
+            rows.append((pid, _patient_name(resource), str(resource.get("birthDate", ""))))
+        return _page(
+            200,
+            "Demo EHR: patients",
+            kind="ehr",
+            patients=sorted(rows),
+            apps=[c.client_id for c in apps],
         )
-        return _page(200, "Demo EHR: patients", body, raw=True)
 
 
 def _patient_name(resource: Mapping[str, Any]) -> str:
@@ -572,16 +543,20 @@ _STYLE = (
 )
 
 
-def _page(status: int, title: str, body: str, *, raw: bool = False) -> HTMLResponse:
-    content = body if raw else f"<p>{html.escape(body)}</p>"
-    return HTMLResponse(
-        f'<!doctype html><html lang=en><head><meta charset=utf-8><link rel=icon href="data:,">'
-        f"<title>{html.escape(title)}"
-        f"</title><style>{_STYLE}</style></head><body><h1>{html.escape(title)}</h1>"
-        f"{content}</body></html>",
-        status_code=status,
-        headers={"Cache-Control": "no-store"},
+def _page(
+    status: int, title: str, message: str = "", *, kind: str = "message", **context: Any
+) -> HTMLResponse:
+    """One of the tool's pages (templates/devtools_page.html, autoescaped)."""
+    page = render(
+        "devtools_page.html",
+        package=__package__ or "trdfhir.devtools",
+        title=title,
+        message=message,
+        kind=kind,
+        style=Markup(_STYLE),  # noqa: S704 (our constant)
+        **context,
     )
+    return HTMLResponse(page, status_code=status, headers={"Cache-Control": "no-store"})
 
 
 def _oauth_error(status: int, error: str, description: str) -> JSONResponse:

@@ -1,11 +1,13 @@
 """CDS Hooks cards of the patient-view service, built from one evaluation.
 
 Cards, in order: one `critical` card per urgent finding (with the suggestions that finding
-triggers), then the staging card (summary across models; staging table, trials, findings and
-suggestions in the detail). Suggestions are `create` actions of a draft CarePlan (status draft,
-intent proposal) derived from the emitted one, one per suggestion, `selectionBehavior: any`:
-proposals for the clinician, never orders. Every card and suggestion has a uuid5 of the
-hookInstance and its code, so the same call gives the same ids.
+triggers), then the staging card: a summary line across models and a detail a clinician takes in
+at a glance (the headline models, urgent then warning findings, the count of suggestions, their
+cautions), with the full staging table, trials and findings behind the SMART app link (in the
+detail itself only when the service runs without the SMART app). Suggestions are `create`
+actions of a draft CarePlan (status draft, intent proposal) derived from the emitted one, one
+per suggestion, `selectionBehavior: any`: proposals for the clinician, never orders. Every card
+and suggestion has a uuid5 of the hookInstance and its code, so the same call gives the same ids.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..emit.codes import coding
 from ..emit.ids import BASE, CAREPLAN_SYSTEM, DEVICE_SYSTEM
 from ..model import Finding, Suggestion
 from ..staging import registry
-from .detail import cell, detail_markdown
+from .detail import cell, detail_markdown, glance_markdown
 from .engine import Evaluation
 
 Json = dict[str, Any]
@@ -173,7 +175,11 @@ def patient_view_cards(
             version,
             summary=summary_line(summary),
             indicator="warning" if warning else "info",
-            detail=detail_markdown(summary, ev),
+            detail=(
+                glance_markdown(summary, ev, finding_texts=finding_texts)
+                if app_url
+                else detail_markdown(summary, ev)  # no app to hold the full table: the card does
+            ),
             topic="model",
         )
     )

@@ -87,3 +87,69 @@ def detail_markdown(summary: Json, ev: Evaluation) -> str:
     if summary["warnings"]:
         lines += ["", f"_{len(summary['warnings'])} data warning(s); see the SMART app._"]
     return "\n".join(lines)
+
+
+# -- the patient-view card at a glance -------------------------------------------------------------
+GLANCE_MODELS = ("regulatory", "thase_rush", "maudsley")  # the headlines a clinician asks first
+GLANCE_FINDINGS = 3  # urgent and warning findings named in the card; more are counted
+
+
+def _headline(name: str, value: Any, upper: Any, differs: bool) -> str:
+    if name == "regulatory" and isinstance(value, dict):
+        if value.get("excluded_by"):
+            return "excluded (bipolar on record)"
+        n = value.get("failed_adequate_trials")
+        trials = "" if n is None else f", {n} failed adequate trial{'s' if n != 1 else ''}"
+        return ("yes" if value.get("met") else "no") + trials
+    text = result_text(name, value)
+    if differs:
+        text += f" (up to {bound_text(upper)} if the indeterminate trials were adequate)"
+    return text
+
+
+def glance_markdown(summary: Json, ev: Evaluation, *, finding_texts: dict[str, str]) -> str:
+    """The staging card's detail when the SMART app holds the full picture: a few lines a
+    clinician takes in at a glance (the headline models, urgent then warning findings, how
+    many suggestions and cautions), and where the full table is."""
+    a = ev.assessment
+    ep = summary["episode"]
+    head = f"**As of {summary['as_of']}**"
+    if ep["start"]:
+        head += f" · current episode since {ep['start']} ({ep['months']} months)"
+    lines = [head, ""]
+    for name in GLANCE_MODELS:
+        if name not in a.stages:
+            continue
+        result = a.stages[name]
+        upper = a.upper_bound.get(name)
+        differs = name in a.upper_bound and upper != result.headline
+        label = "Regulatory TRD (FDA/EMA)" if name == "regulatory" else stage_label(name)
+        lines.append(f"- {cell(label)}: **{cell(_headline(name, result.value, upper, differs))}**")
+    order = {"urgent": 0, "warning": 1}
+    findings = sorted(
+        (f for f in summary["findings"] if f["severity"] in order),
+        key=lambda f: order[f["severity"]],
+    )
+    for f in findings[:GLANCE_FINDINGS]:
+        text = finding_texts.get(f["code"], f["code"])
+        lines.append(f"- {'**Urgent**' if f['severity'] == 'urgent' else 'Warning'}: {cell(text)}")
+    if len(findings) > GLANCE_FINDINGS:
+        lines.append(f"- and {len(findings) - GLANCE_FINDINGS} more findings")
+    n = len(summary["suggestions"])
+    if n:
+        lines.append(
+            f"- {n} suggestion{'s' if n != 1 else ''} for the clinician (considerations, not "
+            "orders)"
+        )
+    cautions = {  # a caution stays in sight wherever its suggestion is; each one once
+        c["code"]: c["text"] for s in summary["suggestions"] for c in s.get("cautions") or []
+    }
+    lines += [f"- **Caution**: {cell(text)}" for text in cautions.values()]
+    lines += [
+        "",
+        f"All {len(a.stages)} staging models, the trials, every finding and the reasons: "
+        "open the SMART app below.",
+    ]
+    if summary["warnings"]:
+        lines += ["", f"_{len(summary['warnings'])} data warning(s); see the SMART app._"]
+    return "\n".join(lines)

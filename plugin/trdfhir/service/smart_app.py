@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl, urlsplit
 import requests
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 
 from .. import __version__
@@ -399,7 +400,7 @@ def _message(
     *paragraphs: str,
     kind: str = "error",
     relaunch: bool = False,
-    raw_html: str = "",
+    raw_html: Markup | str = "",
 ) -> HTMLResponse:
     action = None
     if relaunch and (runtime.settings.iss or runtime.settings.allow_any_issuer):
@@ -674,6 +675,7 @@ def page(request: Request) -> Response:
             page_url=_path(request, "smart_page"),
             writeback_url=_path(request, "smart_write_back"),
             logout_url=_path(request, "smart_logout"),
+            show_banner=session.holder.tokens.need_patient_banner is not False,
         )
     )
     return _headers(HTMLResponse(html), runtime)
@@ -774,9 +776,7 @@ async def write_back(request: Request) -> Response:
         title = "Written to the record" if body.get("ok") else "Nothing was written"
         return _message(
             request, runtime, status, title, kind="info" if body.get("ok") else "error",
-            raw_html=write_result_html(body)
-            + f'<p><a class="button" href="{_path(request, "smart_page")}">Back to the '
-            "assessment</a></p>",
+            raw_html=write_result_html(body, back_url=_path(request, "smart_page")),
         )  # fmt: skip
 
     if session is None:

@@ -1,47 +1,31 @@
 """The SMART app's HTML: the clinician's page and the message pages (errors, results).
 
-Server-rendered from templates/ with `string.Template`; every value is escaped here. No inline
-script or style (the CSP forbids both): behaviour is in static/app.js, looks in static/app.css.
+Server-rendered from Jinja2 templates in templates/ (autoescape on: every value is escaped by the
+template engine). This module turns the assessment into plain values for them. No inline script
+or style (the CSP forbids both): behaviour is in static/app.js, looks in static/app.css.
 """
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from functools import cache
-from pathlib import Path
-from string import Template
 from typing import Any
 from urllib.parse import urlsplit
+
+from markupsafe import Markup
 
 from ..assessment import Assessment
 from ..auth.smart import WRITE_NEEDS, GrantedScopes
 from ..mappings import Mappings
 from ..staging import registry
 from ..staging.base import page_upper
-from .smart_timeline import fmt_day, num, timeline_svg
-
-TEMPLATES = Path(__file__).resolve().parent / "templates"
+from .markup import fmt_day, num, plural, render, words
+from .smart_timeline import timeline_svg
 
 SEVERITY_ORDER = {"urgent": 0, "warning": 1, "info": 2}
 SEVERITY_LABEL = {"urgent": "Urgent", "warning": "Warning", "info": "Note"}
-
-
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-@cache
-def template(name: str) -> Template:
-    return Template((TEMPLATES / name).read_text(encoding="utf-8"))
-
-
-def words(code: str) -> str:
-    text = code.replace("_", " ").replace("-", " ").strip()
-    return text[:1].upper() + text[1:]
 
 
 # -- staging ---------------------------------------------------------------------------------------
@@ -71,125 +55,56 @@ def upper_text(name: str, value: Any) -> str:
     return spec.page_upper(value) if spec else page_upper(value)
 
 
-def staging_table(assessment: Assessment, summary: Mapping[str, Any]) -> str:
+def staging_rows(assessment: Assessment, summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per model: its name, result in words, why, and the upper bound where it differs."""
     explanations: Mapping[str, Any] = summary.get("explanations") or {}
     upper: Mapping[str, Any] = summary.get("upper_bound") or {}
     rows = []
     for name, value in (summary.get("stages") or {}).items():
         explanation = explanations.get(name) or {}
-        result = stage_result(name, value)
         headline = assessment.stages[name].headline if name in assessment.stages else None
         differs = name in upper and upper[name] != headline
-        upper_cell = (
-            f'<td class="upper differs"><span class="badge">if indeterminate trials were '
-            f"adequate</span> {esc(upper_text(name, upper[name]))}</td>"
-            if differs
-            else '<td class="upper"><span class="muted">same</span></td>'
-        )
         rows.append(
-            f'<tr data-model="{esc(name)}"><th scope="row">{esc(model_label(name))}'
-            f"</th>"
-            f'<td class="result">{esc(result)}</td>'
-            f'<td class="explain">{esc(explanation.get("text") or "")}'
-            f'<span class="source">{esc(explanation.get("source") or "")}</span></td>'
-            f"{upper_cell}</tr>"
+            {
+                "name": name,
+                "label": model_label(name),
+                "result": stage_result(name, value),
+                "why": explanation.get("text") or "",
+                "source": explanation.get("source") or "",
+                "upper": upper_text(name, upper[name]) if differs else None,
+            }
         )
-    return (
-        '<table class="staging"><caption class="sr-only">Staging results by model</caption>'
-        '<thead><tr><th scope="col">Model</th><th scope="col">Result</th>'
-        '<th scope="col">Why</th><th scope="col">Upper bound</th></tr></thead><tbody>'
-        + "".join(rows)
-        + "</tbody></table>"
-    )
+    return rows
 
 
 # -- findings and suggestions ----------------------------------------------------------------------
-def finding_item(f: Mapping[str, Any], maps: Mappings) -> str:
+def finding_view(f: Mapping[str, Any], maps: Mappings) -> dict[str, Any]:
     code = str(f.get("code"))
     severity = str(f.get("severity") or "info")
     info = maps.findings.get(code)
     title = info.text if info else words(code)
     detail = f.get("detail") or ""
-    return (
-        f'<li class="finding {esc(severity)}" data-code="{esc(code)}">'
-        f'<span class="sev">{esc(SEVERITY_LABEL.get(severity, severity))}</span>'
-        f'<div><p class="f-title">{esc(title)}</p>'
-        + (f'<p class="f-detail">{esc(detail)}</p>' if detail and detail != title else "")
-        + f'<p class="source">Source: {esc(f.get("source") or "—")}</p></div></li>'
-    )
+    return {
+        "code": code,
+        "severity": severity,
+        "label": SEVERITY_LABEL.get(severity, severity),
+        "title": title,
+        "detail": detail if detail and detail != title else "",
+        "source": f.get("source") or "—",
+    }
 
 
-def findings_html(summary: Mapping[str, Any], maps: Mappings) -> tuple[str, str]:
-    """(the urgent alert box, the list of the others)."""
+def findings_views(
+    summary: Mapping[str, Any], maps: Mappings
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(the urgent findings, the others), each most severe first."""
     items = sorted(
         summary.get("findings") or [],
         key=lambda f: SEVERITY_ORDER.get(str(f.get("severity")), 3),
     )
-    urgent = [f for f in items if f.get("severity") == "urgent"]
-    rest = [f for f in items if f.get("severity") != "urgent"]
-    alert = ""
-    if urgent:
-        alert = (
-            '<section class="alert" role="alert" aria-labelledby="h-urgent">'
-            '<h2 id="h-urgent"><span class="alert-icon" aria-hidden="true">!</span>'
-            f"Urgent: {len(urgent)} finding{'s need' if len(urgent) != 1 else ' needs'} attention"
-            "</h2>"
-            '<ul class="findings">' + "".join(finding_item(f, maps) for f in urgent) + "</ul>"
-            "</section>"
-        )
-    if rest:
-        listing = '<ul class="findings">' + "".join(finding_item(f, maps) for f in rest) + "</ul>"
-    elif urgent:
-        listing = '<p class="empty">No other findings (the urgent ones are shown above).</p>'
-    else:
-        listing = '<p class="empty">No findings.</p>'
-    return alert, listing
-
-
-def suggestions_html(summary: Mapping[str, Any]) -> str:
-    items = summary.get("suggestions") or []
-    if not items:
-        return '<p class="empty">No suggestions.</p>'
-    out = ['<ol class="suggestions">']
-    for s in items:
-        out.append(
-            f'<li data-code="{esc(s.get("code"))}"><p class="s-text">{esc(s.get("text"))}</p>'
-            f'<p class="s-why"><span class="k">Why</span> {esc(s.get("reason") or "—")}</p>'
-            f'<p class="source">Source: {esc(s.get("source") or "—")}</p>'
-            + cautions_html(s.get("cautions") or [])
-            + plan_html(s.get("plan") or [])
-            + "</li>"
-        )
-    out.append("</ol>")
-    return "".join(out)
-
-
-def cautions_html(cautions: list[Any]) -> str:
-    if not cautions:
-        return ""
-    items = "".join(
-        f'<li data-code="{esc(c.get("code"))}"><span class="k">Caution</span> '
-        f"{esc(c.get('text'))} <span class=muted>({esc(c.get('source'))})</span></li>"
-        for c in cautions
-    )
-    return f'<ul class="cautions">{items}</ul>'
-
-
-def plan_html(steps: list[Any]) -> str:
-    """The sequential plan: ordered steps, each only after the previous one succeeded."""
-    if not steps:
-        return ""
-    items = "".join(
-        f'<li data-code="{esc(p.get("code"))}">{esc(p.get("text"))} '
-        f'<span class="k">When</span> {esc(p.get("timing"))}; '
-        f'<span class="k">only if</span> {esc(p.get("condition"))} '
-        f"<span class=muted>({esc(p.get('source'))})</span></li>"
-        for p in steps
-    )
-    return (
-        '<p class="s-plan"><span class="k">Plan</span> each step only after the previous one '
-        f'succeeded; relative timing, not dates or orders</p><ol class="plan">{items}</ol>'
-    )
+    urgent = [finding_view(f, maps) for f in items if f.get("severity") == "urgent"]
+    rest = [finding_view(f, maps) for f in items if f.get("severity") != "urgent"]
+    return urgent, rest
 
 
 # -- banner, trials table, warnings ----------------------------------------------------------------
@@ -215,30 +130,24 @@ def age_on(birth: str | None, day: date) -> int | None:
     return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
 
 
-def banner_html(patient: Mapping[str, Any] | None, patient_id: str, as_of: date) -> str:
+def banner_fields(patient: Mapping[str, Any] | None, patient_id: str, as_of: date) -> list[Any]:
     birth = (patient or {}).get("birthDate")
     age = age_on(birth, as_of)
     gender = (patient or {}).get("gender")
     born = "unknown"
     if isinstance(birth, str):
-        born = birth + (f" ({age} y)" if age is not None else "")
-    fields = [
+        born = fmt_day(birth) + (f" ({age} y)" if age is not None else "")
+    return [
         ("Born", born),
         ("Sex", str(gender) if isinstance(gender, str) else "unknown"),
         ("Patient id", patient_id),
     ]
-    dl = "".join(f"<div><dt>{esc(k)}</dt><dd>{esc(v)}</dd></div>" for k, v in fields)
-    return (
-        '<section class="banner" aria-label="Patient">'
-        f'<p class="pname">{esc(patient_name(patient))}</p><dl>{dl}</dl></section>'
-    )
 
 
-def trials_table(summary: Mapping[str, Any]) -> str:
+def trial_rows(summary: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """(the current episode's trials as table rows, the count of earlier episodes' trials)."""
     trials = [t for t in summary.get("trials") or [] if t.get("episode") == "current"]
     earlier = sum(1 for t in summary.get("trials") or [] if t.get("episode") != "current")
-    if not trials:
-        return ""
     rows = []
     for t in trials:
         dose = ""
@@ -249,50 +158,21 @@ def trials_table(summary: Mapping[str, Any]) -> str:
         elif t.get("sessions") is not None:
             dose = f"{t['sessions']} sessions"
         b, e = t.get("baseline_score"), t.get("end_score")
-        scores = f"{b['scale']} {num(b['value'])} → {num(e['value'])}" if b and e else "—"
-        reasons = "; ".join(str(r) for r in t.get("reasons") or [])
         rows.append(
-            f'<tr><th scope="row">{esc(t.get("agent"))}'
-            f'<span class="muted"> {esc(t.get("class") or t.get("kind"))}</span></th>'
-            f"<td>{esc(t.get('start'))} to {esc(t.get('end'))}"
-            f"{' (ongoing)' if t.get('ongoing') else ''}</td>"
-            f"<td>{esc(dose or '—')}</td>"
-            f'<td><span class="pill {esc(t.get("adequacy"))}">{esc(t.get("adequacy"))}</span>'
-            f"{f' <span class=muted>{esc(reasons)}</span>' if reasons else ''}</td>"
-            f"<td>{esc(t.get('outcome'))} <span class=muted>({esc(t.get('evidence'))})</span>"
-            f"</td><td>{esc(scores)}</td></tr>"
+            {
+                "agent": t.get("agent"),
+                "kind": t.get("class") or t.get("kind"),
+                "dates": f"{fmt_day(t.get('start'))} to {fmt_day(t.get('end'))}"
+                + (" (ongoing)" if t.get("ongoing") else ""),
+                "dose": dose or "—",
+                "adequacy": t.get("adequacy"),
+                "reasons": "; ".join(str(r) for r in t.get("reasons") or []),
+                "outcome": t.get("outcome"),
+                "evidence": t.get("evidence"),
+                "scores": f"{b['scale']} {num(b['value'])} → {num(e['value'])}" if b and e else "—",
+            }
         )
-    note = (
-        f'<p class="muted">{earlier} trial{"s" if earlier != 1 else ""} of earlier episodes not '
-        "shown.</p>"
-        if earlier
-        else ""
-    )
-    return (
-        '<details class="trials"><summary>Trials as a table</summary><div class="table-wrap">'
-        '<table><thead><tr><th scope="col">Treatment</th><th scope="col">Dates</th>'
-        '<th scope="col">Dose or sessions</th><th scope="col">Adequacy</th>'
-        '<th scope="col">Outcome</th><th scope="col">Scores</th></tr></thead><tbody>'
-        + "".join(rows)
-        + f"</tbody></table></div>{note}</details>"
-    )
-
-
-def warnings_html(summary: Mapping[str, Any]) -> str:
-    warnings = summary.get("warnings") or []
-    if not warnings:
-        return ""
-    items = "".join(
-        f"<li><code>{esc(w.get('code'))}</code> {esc(w.get('diagnostic'))} "
-        f'<span class="muted">({esc(w.get("location"))})</span></li>'
-        for w in warnings[:200]
-    )
-    return (
-        '<section class="card"><details class="data-warnings">'
-        f"<summary>{len(warnings)} data warning{'s' if len(warnings) != 1 else ''} "
-        "(records that could not be fully read)</summary>"
-        f"<ul>{items}</ul></details></section>"
-    )
+    return rows, earlier
 
 
 def episode_line(summary: Mapping[str, Any]) -> str:
@@ -301,11 +181,11 @@ def episode_line(summary: Mapping[str, Any]) -> str:
     months = episode.get("months")
     n = sum(1 for t in summary.get("trials") or [] if t.get("episode") == "current")
     if not start:
-        return f"Episode start unknown · {n} treatment{'s' if n != 1 else ''} on record"
+        return f"Episode start unknown · {plural(n, 'treatment')} on record"
     return (
-        f"Since {fmt_day(date.fromisoformat(start))}"
+        f"Since {fmt_day(start)}"
         + (f" ({months} months)" if months is not None else "")
-        + f" · {n} treatment{'s' if n != 1 else ''} in this episode"
+        + f" · {plural(n, 'treatment')} in this episode"
     )
 
 
@@ -339,47 +219,24 @@ def missing_write_scopes(scopes: GrantedScopes) -> list[str]:
     return scopes.missing(WRITE_NEEDS)
 
 
-def writeback_html(
-    *,
-    scopes: GrantedScopes,
-    bundle: Mapping[str, Any] | None,
-    problem: str | None,
-    csrf: str,
-    as_of: date,
-    action: str,
+def writeback_reason(
+    scopes: GrantedScopes, bundle: Mapping[str, Any] | None, problem: str | None
 ) -> str:
+    """Why the write button is disabled ('' when it is not)."""
     missing = missing_write_scopes(scopes)
-    reason = ""
     if bundle is None:
-        reason = f"Nothing can be written: {problem or 'no write-back Bundle'}."
-    elif missing:
-        reason = (
+        return f"Nothing can be written: {problem or 'no write-back Bundle'}."
+    if missing:
+        return (
             "Writing is not possible: this launch was not granted "
             + ", ".join(missing)
             + ". Ask for write access, or launch the app again."
         )
-    disabled = ' disabled aria-describedby="writeback-reason"' if reason else ""
-    summary = what_is_written(bundle)
-    return (
-        f'<form method="post" action="{esc(action)}" id="writeback-form" class="writeback-form">'
-        f'<input type="hidden" name="csrf_token" value="{esc(csrf)}">'
-        f'<input type="hidden" name="as_of" value="{esc(as_of.isoformat())}">'
-        '<p class="sub">Writes this assessment to the patient\'s record with your '
-        "authorization: the suggestions as a <strong>draft</strong> CarePlan for review, and the "
-        "staging results as Observations. Writing again adds nothing that is already there.</p>"
-        + (f'<p class="muted">To be written: {esc(summary)}.</p>' if summary and not reason else "")
-        + f'<button type="submit" id="writeback-button" class="primary"{disabled}>'
-        "Write draft CarePlan and Observations to the record</button>"
-        + (f'<p id="writeback-reason" class="reason">{esc(reason)}</p>' if reason else "")
-        + '<div id="writeback-result" class="result" role="status" aria-live="polite"></div>'
-        "</form>"
-    )
+    return ""
 
 
-def write_result_html(result: Mapping[str, Any]) -> str:
-    """The result of a write, as HTML (the no-script path; app.js renders the same JSON)."""
-    if not result.get("ok"):
-        return f'<p class="error">{esc(result.get("message") or "The write failed.")}</p>'
+def write_result_lists(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The references a write created, updated or found already there, grouped for the page."""
     lists = []
     for key, label in (
         ("created", "Created"),
@@ -390,12 +247,21 @@ def write_result_html(result: Mapping[str, Any]) -> str:
         if refs:
             counts = Counter(str(r).split("/")[0] for r in refs)
             what = ", ".join(f"{n} {t}" for t, n in sorted(counts.items()))
-            items = "".join(f"<li><code>{esc(r)}</code></li>" for r in refs)
-            lists.append(
-                f'<details class="refs"><summary>{esc(label)}: {esc(what)}</summary>'
-                f'<ul class="refs">{items}</ul></details>'
-            )
-    return f'<p class="ok">{esc(result.get("message"))}</p>' + "".join(lists)
+            lists.append({"label": label, "what": what, "refs": [str(r) for r in refs]})
+    return lists
+
+
+def write_result_html(result: Mapping[str, Any], *, back_url: str | None = None) -> Markup:
+    """The result of a write, as HTML (the no-script path; app.js renders the same JSON)."""
+    return Markup(  # noqa: S704 (rendered by the autoescaping environment)
+        render(
+            "write_result.html",
+            ok=bool(result.get("ok")),
+            message=result.get("message") or ("" if result.get("ok") else "The write failed."),
+            lists=write_result_lists(result) if result.get("ok") else [],
+            back_url=back_url,
+        )
+    )
 
 
 # -- the pages -------------------------------------------------------------------------------------
@@ -417,37 +283,41 @@ class PageContext:
     page_url: str
     writeback_url: str
     logout_url: str
+    # the token response's need_patient_banner: False inside an EHR that shows its own banner
+    show_banner: bool = True
 
 
 def render_page(ctx: PageContext) -> str:
     a, s = ctx.assessment, ctx.summary
-    urgent, findings = findings_html(s, ctx.maps)
-    return template("smart_page.html").substitute(
-        title=esc(f"TRD staging · {patient_name(ctx.patient)}"),
-        static=esc(ctx.static_url),
-        version=esc(ctx.version),
-        page_url=esc(ctx.page_url),
-        as_of=esc(a.as_of.isoformat()),
-        as_of_text=esc(fmt_day(a.as_of)),
-        banner=banner_html(ctx.patient, ctx.patient_id, a.as_of),
+    urgent, findings = findings_views(s, ctx.maps)
+    trials, earlier = trial_rows(s)
+    reason = writeback_reason(ctx.scopes, ctx.bundle, ctx.bundle_problem)
+    return render(
+        "smart_page.html",
+        title=f"TRD staging · {patient_name(ctx.patient)}",
+        static=ctx.static_url,
+        version=ctx.version,
+        page_url=ctx.page_url,
+        as_of=a.as_of,
+        show_banner=ctx.show_banner,
+        patient_name=patient_name(ctx.patient),
+        banner=banner_fields(ctx.patient, ctx.patient_id, a.as_of),
         urgent=urgent,
-        episode_line=esc(episode_line(s)),
-        timeline=timeline_svg(a, s, ctx.maps, ctx.response_drop),
-        trials_table=trials_table(s),
-        staging=staging_table(a, s),
         findings=findings,
-        suggestions=suggestions_html(s),
-        writeback=writeback_html(
-            scopes=ctx.scopes,
-            bundle=ctx.bundle,
-            problem=ctx.bundle_problem,
-            csrf=ctx.csrf,
-            as_of=a.as_of,
-            action=ctx.writeback_url,
-        ),
-        warnings=warnings_html(s),
-        iss_host=esc(urlsplit(ctx.iss).netloc or ctx.iss),
-        logout_url=esc(ctx.logout_url),
+        episode_line=episode_line(s),
+        timeline=Markup(timeline_svg(a, s, ctx.maps, ctx.response_drop)),  # noqa: S704 (a template's output)
+        trials=trials,
+        earlier=earlier,
+        staging=staging_rows(a, s),
+        suggestions=s.get("suggestions") or [],
+        csrf=ctx.csrf,
+        writeback_url=ctx.writeback_url,
+        to_be_written=what_is_written(ctx.bundle) if not reason else "",
+        writeback_reason=reason,
+        warnings=(s.get("warnings") or [])[:200],
+        warning_count=len(s.get("warnings") or []),
+        iss_host=urlsplit(ctx.iss).netloc or ctx.iss,
+        logout_url=ctx.logout_url,
     )
 
 
@@ -458,14 +328,17 @@ def render_message(
     static_url: str,
     kind: str = "error",
     action: tuple[str, str] | None = None,
-    raw_html: str = "",
+    raw_html: Markup | str = "",
 ) -> str:
-    """A page with a title, escaped paragraphs, optional trusted HTML and one link (our own
-    paths only: never a URL taken from a request)."""
-    body = "".join(f"<p>{esc(p)}</p>" for p in paragraphs) + raw_html
-    link = (
-        f'<p><a class="button" href="{esc(action[1])}">{esc(action[0])}</a></p>' if action else ""
-    )
-    return template("smart_message.html").substitute(
-        title=esc(title), static=esc(static_url), kind=esc(kind), body=body, action=link
+    """A page with a title, escaped paragraphs, optional trusted markup (a Markup from a
+    template; a plain str is escaped) and one link (our own paths only: never a URL taken from
+    a request)."""
+    return render(
+        "smart_message.html",
+        title=title,
+        static=static_url,
+        kind=kind,
+        paragraphs=paragraphs,
+        extra=raw_html,
+        action=action,
     )

@@ -12,7 +12,6 @@ Pure: from the Assessment, its summary, the mappings' scale table and the clinic
 
 from __future__ import annotations
 
-import html
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,18 +21,14 @@ from typing import Any
 from ..assessment import Assessment
 from ..mappings import Mappings, Scale
 from ..model import AssessedTrial, Score
+from .markup import MONTHS, fmt_day, num, render
 
-WIDTH = 1000
-LABEL_X = 12
-PLOT_X0 = 232
-PLOT_X1 = 972
-LEGEND_H = 34
+LEGEND_KEYS = ("adequate", "inadequate", "indeterminate")
 ROW_MAIN = 48
 ROW_AUG = 40
 ROW_COURSE = 48
 PANEL_H = 150
 AXIS_H = 34
-MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 PROCEDURES = ("psychotherapy", "ect", "rtms", "esketamine", "ketamine")
 KIND_LABEL = {
     "antidepressant": "antidepressant",
@@ -55,25 +50,36 @@ MODALITY = {
     "family": "Family therapy",
     "group": "Group therapy",
 }
-ADEQUACY_FILL = {
-    "adequate": "url(#pat-adequate)",
-    "inadequate": "url(#pat-inadequate)",
-    "indeterminate": "url(#pat-indeterminate)",
-}
+STROKE = {"adequate": "#24527a", "inadequate": "#c05621", "indeterminate": "#52606d"}
+LEGEND = (
+    ("adequate", "Adequate trial"),
+    ("inadequate", "Inadequate (dose or duration)"),
+    ("indeterminate", "Indeterminate (data missing)"),
+)
 
 
-def esc(value: object) -> str:
-    return html.escape(str(value), quote=True)
+@dataclass(frozen=True)
+class Layout:
+    """Where things go: `wide` puts the labels left of the bars (a desktop or an EHR frame);
+    `narrow` (a 390 px phone) puts them above the bars so the time axis has the full width."""
+
+    name: str
+    width: int
+    label_x: int
+    plot_x0: int
+    plot_x1: int
+    label_h: int  # the label lines above each bar (0: labels beside the bars)
+    label_chars: int
+    status_chars: int
+
+    @property
+    def prefix(self) -> str:  # ids are per layout: both charts are in the page
+        return f"tl-{self.name}"
 
 
-def fmt_day(day: date) -> str:
-    return f"{day.day} {MONTHS[day.month - 1]} {day.year}"
-
-
-def num(value: float | int | None) -> str:
-    if value is None:
-        return "?"
-    return f"{value:g}"
+WIDE = Layout("wide", 1000, 12, 232, 972, 0, 30, 36)
+NARROW = Layout("narrow", 390, 8, 30, 380, 30, 46, 54)
+LAYOUTS = (WIDE, NARROW)
 
 
 @dataclass
@@ -83,9 +89,9 @@ class Row:
     summary: dict[str, Any]
     sessions: list[date] = field(default_factory=list)
 
-    @property
-    def height(self) -> int:
-        return {"main": ROW_MAIN, "augmentation": ROW_AUG, "course": ROW_COURSE}[self.kind]
+    def height(self, layout: Layout) -> int:
+        base = {"main": ROW_MAIN, "augmentation": ROW_AUG, "course": ROW_COURSE}[self.kind]
+        return base + layout.label_h
 
 
 @dataclass(frozen=True)
@@ -103,20 +109,22 @@ class ScoreSeries:
 
 
 class Axis:
-    def __init__(self, start: date, end: date) -> None:
+    def __init__(self, start: date, end: date, layout: Layout = WIDE) -> None:
         self.start = start
         self.end = end
         self.days = max(1, (end - start).days)
+        self.x0, self.x1 = layout.plot_x0, layout.plot_x1
 
     def x(self, day: date) -> float:
         frac = (day - self.start).days / self.days
-        return round(PLOT_X0 + min(1.0, max(0.0, frac)) * (PLOT_X1 - PLOT_X0), 1)
+        return round(self.x0 + min(1.0, max(0.0, frac)) * (self.x1 - self.x0), 1)
 
     def months(self) -> list[date]:
         first = date(self.start.year, self.start.month, 1)
         if first < self.start:
             first = _add_months(first, 1)
-        span = self.days / 30.4
+        # months per tick: as many ticks as fit the plot's width (740 units hold 14)
+        span = self.days / 30.4 * 740 / (self.x1 - self.x0)
         step = (
             1 if span <= 14 else 2 if span <= 26 else 3 if span <= 50 else 6 if span <= 100 else 12
         )
@@ -217,7 +225,12 @@ def score_series(
     )
 
 
-def axis_for(assessment: Assessment, rows: Sequence[Row], series: ScoreSeries | None) -> Axis:
+def axis_for(
+    assessment: Assessment,
+    rows: Sequence[Row],
+    series: ScoreSeries | None,
+    layout: Layout = WIDE,
+) -> Axis:
     days: list[date] = [assessment.as_of]
     if assessment.episode.start:
         days.append(assessment.episode.start)
@@ -226,46 +239,87 @@ def axis_for(assessment: Assessment, rows: Sequence[Row], series: ScoreSeries | 
         days += [p.day for p in series.points]
     start, end = min(days), max(days + [r.trial.trial.end for r in rows])
     pad = max(7, (end - start).days // 40)
-    return Axis(start - timedelta(days=pad), end + timedelta(days=pad))
+    return Axis(start - timedelta(days=pad), end + timedelta(days=pad), layout)
 
 
-# -- drawing -------------------------------------------------------------------------------------
-DEFS = """<defs>
-<pattern id="pat-adequate" width="8" height="8" patternUnits="userSpaceOnUse">
-<rect width="8" height="8" fill="#24527a"/></pattern>
-<pattern id="pat-inadequate" width="7" height="7" patternUnits="userSpaceOnUse"
- patternTransform="rotate(45)"><rect width="7" height="7" fill="#fff4e6"/>
-<rect width="3" height="7" fill="#c05621"/></pattern>
-<pattern id="pat-indeterminate" width="7" height="7" patternUnits="userSpaceOnUse">
-<rect width="7" height="7" fill="#f1f4f8"/><circle cx="3.5" cy="3.5" r="1.5" fill="#52606d"/>
-</pattern>
-</defs>"""
+# -- geometry for the template (templates/timeline.svg) ------------------------------------------
+@dataclass(frozen=True)
+class Shape:
+    """One bar piece: a dose step, an augmentation or course bar (with its optional label)."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+    text: str | None = None
+    text_x: float = 0.0
+    text_y: float = 0.0
+    centred: bool = False
 
 
-def legend() -> str:
-    items = [
-        ("adequate", "Adequate trial", "#24527a", None),
-        ("inadequate", "Inadequate (dose or duration)", "#c05621", None),
-        ("indeterminate", "Indeterminate (data missing)", "#52606d", "4 2"),
-    ]
-    out = ['<g class="legend" aria-hidden="true">']
-    x = LABEL_X
-    for key, text, stroke, dash in items:
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        out.append(
-            f'<rect x="{x}" y="9" width="26" height="14" rx="2" fill="{ADEQUACY_FILL[key]}" '
-            f'stroke="{stroke}" stroke-width="1.2"{dash_attr}/>'
-            f'<text x="{x + 33}" y="20" class="t-legend">{esc(text)}</text>'
-        )
-        x += 44 + len(text) * 7
-    out.append(
-        f'<line x1="{x}" x2="{x + 24}" y1="16" y2="16" class="tick-line"/>'
-        f'<line x1="{x + 6}" x2="{x + 6}" y1="9" y2="23" class="tick-line"/>'
-        f'<line x1="{x + 14}" x2="{x + 14}" y1="9" y2="23" class="tick-line"/>'
-        f'<text x="{x + 32}" y="20" class="t-legend">Session</text>'
-    )
-    out.append("</g>")
-    return "".join(out)
+@dataclass(frozen=True)
+class BarView:
+    id: str
+    kind: str
+    row_kind: str
+    adequacy: str
+    title: str
+    label: str
+    label_x: int
+    label_y: int
+    status: str
+    status_y: int
+    shapes: tuple[Shape, ...]
+    ticks: tuple[float, ...]
+    tick_y0: int
+    tick_y1: int
+    ongoing: tuple[float, int] | None
+
+
+@dataclass(frozen=True)
+class Tick:
+    value: str
+    y: float
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    value: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Threshold:
+    kind: str
+    y: float
+    dash: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ScoresView:
+    name: str
+    label_y: int
+    status_y: int
+    stacked: bool
+    top: float
+    bottom: float
+    grid: tuple[Tick, ...]
+    thresholds: tuple[Threshold, ...]
+    path: str
+    points: tuple[Point, ...]
+    show_values: bool
+
+
+@dataclass(frozen=True)
+class MarkerView:
+    kind: str
+    x: float
+    text: str
+    anchor: str
+    dx: int
 
 
 def _status_line(s: dict[str, Any]) -> str:
@@ -291,7 +345,8 @@ def _title(s: dict[str, Any], row: Row) -> str:
     if row.kind == "course" and tr.sessions is not None:
         lines.append(f"{tr.sessions} sessions")
     doses = [
-        f"{num(d['daily_dose_mg'])} mg/day from {d['start']}" for d in s.get("dose_steps") or []
+        f"{num(d['daily_dose_mg'])} mg/day from {fmt_day(d['start'])}"
+        for d in s.get("dose_steps") or []
     ]
     lines += doses
     lines.append(f"Adequacy: {s.get('adequacy')}")
@@ -301,14 +356,8 @@ def _title(s: dict[str, Any], row: Row) -> str:
     return "\n".join(lines)
 
 
-def draw_row(row: Row, y: int, axis: Axis) -> str:
-    s, tr = row.summary, row.trial.trial
-    adequacy = str(s.get("adequacy") or "indeterminate")
-    fill = ADEQUACY_FILL.get(adequacy, ADEQUACY_FILL["indeterminate"])
-    stroke = {"adequate": "#24527a", "inadequate": "#c05621"}.get(adequacy, "#52606d")
-    dash = ' stroke-dasharray="4 2"' if adequacy == "indeterminate" else ""
-    x0, x1 = axis.x(tr.start), axis.x(tr.end)
-    width = max(3.0, x1 - x0)
+def _label(row: Row) -> str:
+    tr = row.trial.trial
     label = tr.agent if row.kind != "augmentation" else f"+ {tr.agent}"
     if tr.drug_class and row.kind == "main":
         label += f" ({tr.drug_class})"
@@ -323,21 +372,24 @@ def draw_row(row: Row, y: int, axis: Axis) -> str:
             label = MODALITY.get(tr.modality or "", "psychotherapy")
         if tr.sessions is not None:
             label += f" · {tr.sessions} sessions"
-    label_x = LABEL_X + (14 if row.kind == "augmentation" else 0)
-    out = [
-        f'<g class="trial-bar" data-trial="{esc(tr.id)}" data-kind="{esc(tr.kind)}" '
-        f'data-adequacy="{esc(adequacy)}" tabindex="0" role="listitem" '
-        f'aria-label="{esc(_title(s, row).replace(chr(10), "; "))}">',
-        f"<title>{esc(_title(s, row))}</title>",
-        f'<text x="{label_x}" y="{y + 17}" class="t-label">{esc(_clip(label, 30))}</text>',
-        f'<text x="{label_x}" y="{y + 33}" class="t-status">{esc(_clip(_status_line(s), 36))}'
-        "</text>",
-    ]
+    return label
+
+
+def bar_view(row: Row, y: int, axis: Axis, layout: Layout) -> BarView:
+    s, tr = row.summary, row.trial.trial
+    adequacy = str(s.get("adequacy") or "indeterminate")
+    if adequacy not in STROKE:
+        adequacy = "indeterminate"
+    x0, x1 = axis.x(tr.start), axis.x(tr.end)
+    width = max(3.0, x1 - x0)
+    yb = y + layout.label_h  # the bar's own band
+    shapes: list[Shape] = []
+    ticks: tuple[float, ...] = ()
     if row.kind == "main":
         steps = s.get("dose_steps") or []
         doses = [d["daily_dose_mg"] for d in steps if d.get("daily_dose_mg") is not None]
         top = max(doses) if doses else None
-        base_y, full_h = y + 36, 20
+        base_y, full_h = yb + 36, 20
         if not steps:
             steps = [
                 {
@@ -351,184 +403,179 @@ def draw_row(row: Row, y: int, axis: Axis) -> str:
             ex = axis.x(date.fromisoformat(d["end"]) + timedelta(days=1))
             dose = d.get("daily_dose_mg")
             h = full_h if dose is None or not top else max(8.0, round(full_h * dose / top, 1))
-            out.append(
-                f'<rect class="dose-step" x="{sx}" y="{base_y - h}" width="{max(2.0, ex - sx)}" '
-                f'height="{h}" fill="{fill}" stroke="{stroke}" stroke-width="1"{dash}/>'
-            )
+            text = None
             if ex - sx >= 40:
                 text = "dose unknown" if dose is None else f"{num(dose)} mg"
-                out.append(
-                    f'<text x="{round((sx + ex) / 2, 1)}" y="{base_y - h - 4}" '
-                    f'class="t-dose" text-anchor="middle">{esc(text)}</text>'
+            shapes.append(
+                Shape(
+                    sx,
+                    base_y - h,
+                    max(2.0, ex - sx),
+                    h,
+                    text,
+                    round((sx + ex) / 2, 1),
+                    base_y - h - 4,
+                    centred=True,
                 )
-    elif row.kind == "augmentation":
-        out.append(
-            f'<rect x="{x0}" y="{y + 14}" width="{width}" height="10" rx="2" fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="1"{dash}/>'
-        )
-        dose = tr.max_daily_dose_mg
-        if dose is not None and width >= 60:
-            out.append(f'<text x="{x0 + 4}" y="{y + 33}" class="t-dose">{esc(num(dose))} mg</text>')
-    else:
-        out.append(
-            f'<rect x="{x0}" y="{y + 20}" width="{width}" height="12" rx="2" fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="1"{dash}/>'
-        )
-        for day in row.sessions:
-            tx = axis.x(day)
-            out.append(
-                f'<line class="session-tick tick-line" x1="{tx}" x2="{tx}" y1="{y + 14}" '
-                f'y2="{y + 38}"/>'
             )
-    if s.get("ongoing"):
-        out.append(f'<path d="M{x1} {y + 18} l7 8 l-7 8 z" class="ongoing" aria-hidden="true"/>')
-    out.append("</g>")
-    return "".join(out)
+    elif row.kind == "augmentation":
+        dose = tr.max_daily_dose_mg
+        text = f"{num(dose)} mg" if dose is not None and width >= 60 else None
+        shapes.append(Shape(x0, yb + 14, width, 10, text, x0 + 4, yb + 33))
+    else:
+        shapes.append(Shape(x0, yb + 20, width, 12))
+        ticks = tuple(axis.x(day) for day in row.sessions)
+    title = _title(s, row)
+    stacked = layout.label_h > 0
+    return BarView(
+        id=tr.id,
+        kind=tr.kind,
+        row_kind=row.kind,
+        adequacy=adequacy,
+        title=title,
+        label=_clip(_label(row), layout.label_chars),
+        label_x=layout.label_x + (14 if row.kind == "augmentation" else 0),
+        label_y=y + (14 if stacked else 17),
+        status=_clip(_status_line(s), layout.status_chars),
+        status_y=y + (28 if stacked else 33),
+        shapes=tuple(shapes),
+        ticks=ticks,
+        tick_y0=yb + 14,
+        tick_y1=yb + 38,
+        ongoing=(x1, yb + 18) if s.get("ongoing") else None,
+    )
 
 
 def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def draw_scores(series: ScoreSeries, y: int, axis: Axis) -> str:
-    top, bottom = y + 14, y + PANEL_H - 10
+def scores_view(series: ScoreSeries, y: int, axis: Axis, layout: Layout) -> ScoresView:
+    stacked = layout.label_h > 0
+    top, bottom = y + (24 if stacked else 14), y + PANEL_H - 10
 
     def sy(v: float) -> float:
         frac = (v - series.low) / max(1.0, series.high - series.low)
         return round(bottom - frac * (bottom - top), 1)
 
-    out = [
-        f'<g class="scores" data-scale="{esc(series.name)}">',
-        f'<text x="{LABEL_X}" y="{y + 18}" class="t-label">{esc(series.name)} score</text>',
-        f'<text x="{LABEL_X}" y="{y + 34}" class="t-status">higher is worse</text>',
-        f'<rect x="{PLOT_X0}" y="{top}" width="{PLOT_X1 - PLOT_X0}" height="{bottom - top}" '
-        'class="panel"/>',
-    ]
     step = 5 if series.high <= 30 else 10
+    grid = []
     v = series.low
     while v <= series.high:
-        out.append(
-            f'<line x1="{PLOT_X0}" x2="{PLOT_X1}" y1="{sy(v)}" y2="{sy(v)}" class="grid-y"/>'
-            f'<text x="{PLOT_X0 - 8}" y="{sy(v) + 4}" class="t-axis" text-anchor="end">'
-            f"{num(v)}</text>"
-        )
+        grid.append(Tick(num(v), sy(v)))
         v += step
+    thresholds = []
     if series.remission_max is not None:
-        ry = sy(series.remission_max)
-        out.append(
-            f'<line class="threshold remission" x1="{PLOT_X0}" x2="{PLOT_X1}" y1="{ry}" '
-            f'y2="{ry}" stroke-dasharray="8 5"/>'
-            f'<text x="{PLOT_X1 - 4}" y="{ry - 5}" class="t-threshold" text-anchor="end">'
-            f"remission ≤ {num(series.remission_max)}</text>"
+        thresholds.append(
+            Threshold(
+                "remission",
+                sy(series.remission_max),
+                "8 5",
+                f"remission ≤ {num(series.remission_max)}",
+            )
         )
     if series.response_line is not None and series.baseline is not None:
-        ry = sy(series.response_line)
-        out.append(
-            f'<line class="threshold response" x1="{PLOT_X0}" x2="{PLOT_X1}" y1="{ry}" '
-            f'y2="{ry}" stroke-dasharray="3 4"/>'
-            f'<text x="{PLOT_X1 - 4}" y="{ry - 5}" class="t-threshold" text-anchor="end">'
-            f"response ≤ {num(series.response_line)} (50 % of baseline "
-            f"{num(series.baseline)})</text>"
+        thresholds.append(
+            Threshold(
+                "response",
+                sy(series.response_line),
+                "3 4",
+                f"response ≤ {num(series.response_line)} (50 % of baseline {num(series.baseline)})",
+            )
         )
     coords = [(axis.x(p.day), sy(p.value), p) for p in series.points]
+    path = ""
     if len(coords) > 1:
         path = " ".join(f"{'M' if i == 0 else 'L'}{x} {yy}" for i, (x, yy, _) in enumerate(coords))
-        out.append(f'<path d="{path}" class="score-line"/>')
-    show_values = len(coords) <= 24
-    for x, yy, p in coords:
-        out.append(
-            f'<circle class="score-point" cx="{x}" cy="{yy}" r="4">'
-            f"<title>{esc(series.name)} {num(p.value)} on {esc(fmt_day(p.day))}</title></circle>"
-        )
-        if show_values:
-            out.append(
-                f'<text x="{x}" y="{yy - 9}" class="t-value" text-anchor="middle">'
-                f"{num(p.value)}</text>"
-            )
-    out.append("</g>")
-    return "".join(out)
-
-
-def draw_axis(axis: Axis, top: int, bottom: int) -> str:
-    out = ['<g class="axis">']
-    for day in axis.months():
-        x = axis.x(day)
-        label = MONTHS[day.month - 1] + (f" {day.year}" if day.month == 1 else "")
-        out.append(
-            f'<line x1="{x}" x2="{x}" y1="{top}" y2="{bottom}" class="grid-x"/>'
-            f'<text x="{x}" y="{bottom + 16}" class="t-axis" text-anchor="middle">'
-            f"{esc(label)}</text>"
-        )
-    out.append(
-        f'<line x1="{PLOT_X0}" x2="{PLOT_X1}" y1="{bottom}" y2="{bottom}" class="axis-line"/>'
+    return ScoresView(
+        name=series.name,
+        label_y=y + 18 if not stacked else y + 14,
+        status_y=y + 34,
+        stacked=stacked,
+        top=top,
+        bottom=bottom,
+        grid=tuple(grid),
+        thresholds=tuple(thresholds),
+        path=path,
+        points=tuple(
+            Point(x, yy, num(p.value), f"{series.name} {num(p.value)} on {fmt_day(p.day)}")
+            for x, yy, p in coords
+        ),
+        show_values=len(coords) <= (24 if not stacked else 8),  # values that fit the width
     )
-    out.append("</g>")
-    return "".join(out)
 
 
-def draw_marker(axis: Axis, day: date, label: str, top: int, bottom: int, cls: str) -> str:
+def axis_ticks(axis: Axis) -> list[tuple[float, str]]:
+    """(x, label) per tick; the first tick and every January carry the year."""
+    out = []
+    for i, day in enumerate(axis.months()):
+        label = MONTHS[day.month - 1] + (f" {day.year}" if day.month == 1 or i == 0 else "")
+        out.append((axis.x(day), label))
+    return out
+
+
+def marker_view(axis: Axis, day: date, text: str, kind: str) -> MarkerView:
     x = axis.x(day)
-    anchor = "end" if x > (PLOT_X0 + PLOT_X1) / 2 else "start"
-    dx = -5 if anchor == "end" else 5
-    return (
-        f'<g class="marker {cls}"><line x1="{x}" x2="{x}" y1="{top}" y2="{bottom}" '
-        f'stroke-dasharray="2 3"/><text x="{x + dx}" y="{top + 10}" class="t-marker" '
-        f'text-anchor="{anchor}">{esc(label)}</text></g>'
-    )
+    anchor = "end" if x > (axis.x0 + axis.x1) / 2 else "start"
+    return MarkerView(kind, x, text, anchor, -5 if anchor == "end" else 5)
+
+
+def chart(
+    assessment: Assessment,
+    rows: Sequence[Row],
+    series: ScoreSeries | None,
+    layout: Layout,
+    desc: str,
+) -> dict[str, Any]:
+    """Everything one layout's <svg> needs, in that layout's coordinates."""
+    axis = axis_for(assessment, rows, series, layout)
+    y = 16
+    bars_top = y - 14
+    bars = []
+    for row in rows:
+        bars.append(bar_view(row, y, axis, layout))
+        y += row.height(layout)
+    scores = None
+    no_scores_y = 0
+    if series is not None:
+        y += 6
+        scores = scores_view(series, y, axis, layout)
+        y += PANEL_H
+    else:
+        no_scores_y = y + 16
+        y += 42
+    bottom = y + 4
+    markers = [marker_view(axis, assessment.as_of, f"as of {fmt_day(assessment.as_of)}", "as-of")]
+    if assessment.episode.start and assessment.episode.start > axis.start:
+        start = assessment.episode.start
+        markers.append(marker_view(axis, start, "episode start", "episode-start"))
+    return {
+        "layout": layout,
+        "height": bottom + AXIS_H,
+        "desc": desc,
+        "bars": bars,
+        "scores": scores,
+        "no_scores_y": no_scores_y,
+        "ticks": axis_ticks(axis),
+        "markers": markers,
+        "bars_top": bars_top,
+        "bottom": bottom,
+        "stroke": STROKE,
+    }
 
 
 def timeline_svg(
     assessment: Assessment, summary: dict[str, Any], maps: Mappings, response_drop: float
 ) -> str:
-    """The whole chart (an <svg> element), or an empty-state paragraph."""
+    """The chart: an HTML legend and one <svg> per layout (the stylesheet shows the one that
+    fits the screen), or an empty-state paragraph."""
     rows = rows_of(assessment, summary)
     series = score_series(assessment, summary, maps, response_drop)
     if not rows and series is None:
-        return (
-            '<p class="empty">No treatment trials or rating-scale scores in the current '
-            "episode.</p>"
-        )
-    axis = axis_for(assessment, rows, series)
-    y = LEGEND_H + 16
-    body: list[str] = []
-    bars_top = y - 14
-    body.append('<g class="rows" role="list" aria-label="Treatments">')
-    for row in rows:
-        body.append(draw_row(row, y, axis))
-        y += row.height
-    body.append("</g>")
-    if series is not None:
-        y += 6
-        body.append(draw_scores(series, y, axis))
-        y += PANEL_H
-    else:
-        body.append(
-            f'<text x="{LABEL_X}" y="{y + 16}" class="t-status">No rating-scale scores in this '
-            "episode: outcomes cannot be measured.</text>"
-        )
-        y += 26
-    bottom = y + 4
-    height = bottom + AXIS_H
-    markers = [
-        draw_marker(
-            axis, assessment.as_of, f"as of {fmt_day(assessment.as_of)}", bars_top, bottom, "as-of"
-        )
-    ]
-    if assessment.episode.start and assessment.episode.start > axis.start:
-        markers.append(
-            draw_marker(
-                axis, assessment.episode.start, "episode start", bars_top, bottom, "episode-start"
-            )
-        )
+        return render("timeline.svg", charts=[], legend=LEGEND, stroke=STROKE)
     desc = describe(rows, series, assessment)
-    return (
-        f'<svg class="timeline" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
-        'role="group" aria-labelledby="tl-title tl-desc" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="tl-title">Timeline of the current episode</title>'
-        f'<desc id="tl-desc">{esc(desc)}</desc>'
-        f"{DEFS}{legend()}{draw_axis(axis, bars_top, bottom)}{''.join(markers)}"
-        f"{''.join(body)}</svg>"
-    )
+    charts = [chart(assessment, rows, series, layout, desc) for layout in LAYOUTS]
+    return render("timeline.svg", charts=charts, legend=LEGEND, stroke=STROKE)
 
 
 def describe(rows: Iterable[Row], series: ScoreSeries | None, assessment: Assessment) -> str:
@@ -536,11 +583,11 @@ def describe(rows: Iterable[Row], series: ScoreSeries | None, assessment: Assess
     for r in rows:
         tr = r.trial.trial
         parts.append(
-            f"{tr.agent} {tr.start.isoformat()} to {(tr.end - timedelta(days=1)).isoformat()}, "
+            f"{tr.agent} {fmt_day(tr.start)} to {fmt_day(tr.end - timedelta(days=1))}, "
             f"{r.summary.get('adequacy')}, {r.summary.get('outcome')}"
         )
     text = "; ".join(parts) or "No treatment trials"
     if series:
         values = ", ".join(num(p.value) for p in series.points)
         text += f". {series.name} scores: {values}"
-    return text + f". As of {assessment.as_of.isoformat()}."
+    return text + f". As of {fmt_day(assessment.as_of)}."

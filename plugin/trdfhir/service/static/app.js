@@ -75,7 +75,12 @@
           status = response.status;
           return response.json().catch(function () { return null; });
         })
-        .then(function (body) { render(out, body, status); })
+        .then(function (body) {
+          render(out, body, status);
+          // written: "To be written" no longer describes the record
+          var todo = document.getElementById("writeback-todo");
+          if (todo && body && body.ok === true) todo.parentNode.removeChild(todo);
+        })
         .catch(function () {
           render(out, { ok: false, message: "The write failed: the app did not answer." }, 0);
         })
