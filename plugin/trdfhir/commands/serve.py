@@ -69,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..service import create_app, load_service_settings
+    from ..service.app import tune_gc
 
     settings = load_service_settings(args.settings)
     app = create_app(settings)
@@ -89,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         )
         sys.stderr.flush()
     own_log(args.log_level)
+    tune_gc(settings)  # after start-up: what is alive now is frozen out of every collection
     # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
     # sent by anyone connecting from 127.0.0.1; the rate limits use `forwarded_header` only.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)

@@ -67,6 +67,8 @@ class ServiceSettings:
     subscription_fhir_token: str | None = None  # bearer token for fhir_base_url, if it needs one
     subscription_queue_size: int = 1000
     subscription_retries: int = 4
+    # the collector of a long-running server (app.tune_gc): young-generation threshold, 0: Python's
+    gc_threshold: int = 50_000
     now: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +115,8 @@ class ServiceSettings:
             raise SettingsError("subscription_queue_size must be between 1 and 1000000")
         if not 1 <= self.subscription_retries <= 20:
             raise SettingsError("subscription_retries must be between 1 and 20")
+        if not 0 <= self.gc_threshold <= 10_000_000:
+            raise SettingsError("gc_threshold must be between 0 (Python's default) and 10000000")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
