@@ -45,7 +45,7 @@ def main() -> int:
     import asyncio
 
     from trdfhir.service import cds
-    from trdfhir.service.app import create_app, tune_gc
+    from trdfhir.service.app import create_app
     from trdfhir.service.settings import ServiceSettings
 
     pid, resources = bench_patient()
@@ -82,6 +82,8 @@ def main() -> int:
     }
     loop = asyncio.new_event_loop()
     if not args.no_gc_tuning:
+        from trdfhir.service.app import tune_gc
+
         tune_gc(app.state.settings)  # as `trd-fhir serve` does after start-up
 
     def call() -> None:

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS launches (
     state TEXT PRIMARY KEY, client TEXT, expires REAL, used_until REAL, data BLOB);
 CREATE TABLE IF NOT EXISTS sessions (id TEXT PRIMARY KEY, expires REAL, data BLOB);
 CREATE TABLE IF NOT EXISTS notices (key TEXT PRIMARY KEY, seen REAL);
+CREATE TABLE IF NOT EXISTS counts (name TEXT PRIMARY KEY, n INTEGER);
 """
 RECENT_SECONDS = 24 * 3600.0  # a notification key is remembered this long (and RECENT_MAX keys)
 RECENT_MAX = 100_000
@@ -129,22 +130,30 @@ class SharedReplayCache:
 
     def __len__(self) -> int:
         with self.store.transaction() as db:
-            return int(db.execute("SELECT count(*) FROM replay").fetchone()[0])
+            return int(db.execute("SELECT count(*) FROM replay").fetchone()[0])  # tests only
 
     def first_use(self, iss: str, jti: str, until: float, now: float) -> bool:
         with self.store.transaction() as db:
-            db.execute("DELETE FROM replay WHERE until <= ?", (now,))
-            row = db.execute("SELECT until FROM replay WHERE iss = ? AND jti = ?", (iss, jti))
-            if row.fetchone() is not None:
-                return False
-            count, oldest = db.execute("SELECT count(*), min(until) FROM replay").fetchone()
-            if count >= self.max_entries:
+            # the entry count is kept in `counts` (a count(*) would scan the whole table)
+            row = db.execute("SELECT n FROM counts WHERE name = 'replay'").fetchone()
+            if row is None:  # a new file
+                row = db.execute("SELECT count(*) FROM replay").fetchone()
+            count = int(row[0])
+            count -= db.execute("DELETE FROM replay WHERE until <= ?", (now,)).rowcount
+            seen = db.execute("SELECT 1 FROM replay WHERE iss = ? AND jti = ?", (iss, jti))
+            first = seen.fetchone() is None
+            if first and count >= self.max_entries:
+                (oldest,) = db.execute("SELECT min(until) FROM replay").fetchone()
+                db.execute("INSERT OR REPLACE INTO counts VALUES ('replay', ?)", (count,))
                 raise BusyError(
                     "too many CDS calls at once: the JWT replay cache is full; retry shortly",
                     retry_after=float(oldest) - now,
                 )
-            db.execute("INSERT INTO replay VALUES (?, ?, ?)", (iss, jti, until))
-            return True
+            if first:
+                db.execute("INSERT INTO replay VALUES (?, ?, ?)", (iss, jti, until))
+                count += 1
+            db.execute("INSERT OR REPLACE INTO counts VALUES ('replay', ?)", (count,))
+            return first
 
 
 class SharedTokenBuckets:

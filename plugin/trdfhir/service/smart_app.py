@@ -12,10 +12,11 @@
     GET  /app/static/{app.js,app.css}
 
 Settings come from `ServiceSettings.smart` (a mapping: a settings file's [smart] table or
-TRDFHIR_SMART_* variables); see SmartAppSettings. Launch state and sessions live in this process
-(a deployment with several workers needs sticky sessions). Tokens stay on the server: the browser
-only holds an opaque, HttpOnly session cookie. Every page carries a CSP without inline script
-and `frame-ancestors` from the settings, so the app can sit in the EHR's iframe.
+TRDFHIR_SMART_* variables); see SmartAppSettings. Launch state and sessions live in this process,
+or, with several workers, in their shared store (service/shared.py), so any worker answers.
+Tokens stay on the server: the browser only holds an opaque, HttpOnly session cookie. Every page
+carries a CSP without inline script and `frame-ancestors` from the settings, so the app can sit in
+the EHR's iframe.
 """
 
 from __future__ import annotations
