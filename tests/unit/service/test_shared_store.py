@@ -181,3 +181,43 @@ def test_a_smart_session_made_on_one_worker_works_on_the_other(tmp_path: Path) -
     assert other.sessions.get("sid-1") is seen  # kept in that process while the tokens match
     other.sessions.drop("sid-1")
     assert one.sessions.get("sid-1") is None  # logged out everywhere
+
+
+def test_tokens_refreshed_by_one_worker_reach_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import replace
+
+    import trdfhir.auth.smart as smart
+    from trdfhir.auth.smart import TokenHolder, parse_token_response
+    from trdfhir.service.smart_app import AppSession, SmartAppSettings, SmartRuntime
+
+    settings = SmartAppSettings.from_mapping({})
+    one = SmartRuntime(settings, SharedStore.open(tmp_path / "state"))
+    other = SmartRuntime(settings, SharedStore.open(tmp_path / "state"))
+    tokens = parse_token_response(
+        {"access_token": "at-1", "token_type": "Bearer", "refresh_token": "rt-1", "patient": "p1"},
+        requested_scope="launch patient/Observation.rs",
+    )
+    client = SmartClient(client_id="app", redirect_uri="https://trd.example.org/app/callback")
+    session = AppSession(
+        id="sid-2",
+        iss="https://ehr.example.org/fhir",
+        patient="p1",
+        holder=TokenHolder(tokens, _launch().config, client),
+        csrf="csrf-2",
+        expires=time.time() + 600,
+        as_of=None,
+    )
+    assert isinstance(one.sessions, type(other.sessions))
+    session.holder = one.sessions.holder(session)  # type: ignore[union-attr]
+    one.sessions.add(session)
+    before = other.sessions.get("sid-2")
+    assert before is not None and before.holder.authorization() == "Bearer at-1"
+    rotated = replace(tokens, access_token="at-2", refresh_token="rt-2")  # noqa: S106 (fake)
+    monkeypatch.setattr(smart, "refresh", lambda *a, **k: rotated)
+    assert session.holder.renew()  # worker one refreshes (e.g. after a 401)
+    after = other.sessions.get("sid-2")
+    assert after is not None and after is not before
+    assert after.holder.authorization() == "Bearer at-2"
+    assert after.holder.tokens.refresh_token == "rt-2"  # noqa: S105 (fake)
