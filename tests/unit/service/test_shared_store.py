@@ -141,8 +141,10 @@ def test_notification_keys_are_shared_and_behave_as_in_memory(
 def test_the_shared_stores_are_chosen_with_several_workers_or_when_asked(tmp_path: Path) -> None:
     one = create_app(ServiceSettings(cds_auth_required=False))
     assert one.state.trd.shared is None
-    for kw in ({"workers": 2}, {"state_store": "sqlite"}):
-        app = create_app(ServiceSettings(state_dir=str(tmp_path / "s"), **kw))  # type: ignore[arg-type]
+    several = ServiceSettings(state_dir=str(tmp_path / "s"), workers=2)
+    asked = ServiceSettings(state_dir=str(tmp_path / "s"), state_store="sqlite")
+    for settings in (several, asked):
+        app = create_app(settings)
         state = app.state.trd
         assert state.shared is not None and state.shared.path.parent == tmp_path / "s"
         assert type(state.verifier.replay).__name__ == "SharedReplayCache"
