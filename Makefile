@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The profile validator of `trd-fhir validate`: @medplum/core run by node (profiles/README.md).
 VALIDATOR := tools/validator/node_modules/.installed
 
-.PHONY: help install validator profiles test test-fast check audit fuzz demo bench clean
+.PHONY: help install validator profiles test test-fast check audit fuzz demo bench bench-tools clean
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
@@ -82,7 +82,12 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+# wrk (Debian's package): the light load generator of the `serve --workers` scaling figure
+bench-tools:
+	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk \
+		|| echo "bench: wrk not installed; the workers scaling is reported as not measured"
+
+bench: $(BENCH_STAMP) bench-tools
 	$(BIN)/python bench/run.py
 
 clean:

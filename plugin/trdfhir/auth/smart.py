@@ -676,6 +676,7 @@ class TokenHolder:
         *,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.time,
+        on_refresh: Callable[[TokenSet], None] | None = None,
     ) -> None:
         self._tokens = tokens
         self._config = config
@@ -683,7 +684,16 @@ class TokenHolder:
         self._session = session
         self._clock = clock
         self._lock = threading.Lock()
+        self._on_refresh = on_refresh  # e.g. a store shared by worker processes keeps them
         self.refreshes = 0
+
+    @property
+    def config(self) -> SmartConfiguration:
+        return self._config
+
+    @property
+    def client(self) -> SmartClient:
+        return self._client
 
     def __repr__(self) -> str:
         return "TokenHolder(***)"
@@ -705,6 +715,8 @@ class TokenHolder:
             self._tokens, self._config, self._client, session=self._session, now=self._clock()
         )
         self.refreshes += 1
+        if self._on_refresh is not None:
+            self._on_refresh(self._tokens)
 
     # Auth protocol (trdfhir.auth.base.Auth)
     def authorization(self) -> str | None:

@@ -3,6 +3,7 @@
     trd-fhir serve                            127.0.0.1:8000, settings from TRDFHIR_* variables
     trd-fhir serve --settings service.toml    settings from a file (JSON or TOML), env on top
     trd-fhir serve --host 127.0.0.1 --port 8080
+    trd-fhir serve --workers 2                worker processes sharing their state (SQLite)
 
 docs/service.md lists the endpoints and every setting.
 """
@@ -11,7 +12,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
+
+from ..errors import SettingsError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -24,6 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--settings", metavar="FILE", help="service settings, JSON or TOML (docs/service.md)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="worker processes (default: the `workers` setting, 1); with more than one, the "
+        "state they must share is kept in a SQLite file in `state_dir` (docs/service.md)",
     )
     parser.add_argument(
         "--log-level",
@@ -69,13 +80,25 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from ..service import create_app, load_service_settings
+    from ..service.app import tune_gc
+    from ..service.settings import SETTINGS_FILE_ENV
 
+    if args.workers is not None:
+        if not 1 <= args.workers <= 64:
+            raise SettingsError("--workers must be between 1 and 64")
+        os.environ["TRDFHIR_WORKERS"] = str(args.workers)
+    if args.settings:  # the worker processes read the same file
+        os.environ[SETTINGS_FILE_ENV] = str(Path(args.settings).resolve())
     settings = load_service_settings(args.settings)
-    app = create_app(settings)
+    app = create_app(settings)  # in this process: checks everything once, creates the store
     state = app.state.trd
     base = settings.public_base_url or f"http://{args.host}:{args.port}"
     out = sys.stdout
-    out.write(f"trd-fhir service on http://{args.host}:{args.port}\n")
+    workers = settings.workers
+    more = f" ({workers} worker processes)" if workers > 1 else ""
+    out.write(f"trd-fhir service on http://{args.host}:{args.port}{more}\n")
+    if state.shared is not None:
+        out.write(f"  shared state       {state.shared.path}\n")
     for line in faces(base, smart_app=state.smart_app, fhir_base=settings.fhir_base_url):
         out.write(f"  {line}\n")
     if settings.subscription_secret:
@@ -91,5 +114,18 @@ def run(args: argparse.Namespace) -> int:
     own_log(args.log_level)
     # proxy_headers=False: uvicorn would otherwise take the client address from X-Forwarded-For
     # sent by anyone connecting from 127.0.0.1; the rate limits use `forwarded_header` only.
+    if workers > 1:  # each worker builds its own app (service/worker.py), tuned there
+        del app
+        uvicorn.run(
+            "trdfhir.service.worker:worker_app",
+            factory=True,
+            workers=workers,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            proxy_headers=False,
+        )
+        return 0
+    tune_gc(settings)  # after start-up: what is alive now is frozen out of every collection
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, proxy_headers=False)
     return 0

@@ -12,7 +12,6 @@ and suggestion has a uuid5 of the hookInstance and its code, so the same call gi
 
 from __future__ import annotations
 
-import copy
 import uuid
 from typing import Any
 
@@ -79,8 +78,10 @@ def _careplan_of(ev: Evaluation) -> Json | None:
 
 def suggestion_plan(plan: Json, s: Suggestion, patient_id: str, version: str) -> Json:
     """The emitted draft CarePlan narrowed to one suggestion, with no references that only
-    exist inside the write-back transaction (urn:uuid)."""
-    out = copy.deepcopy(plan)
+    exist inside the write-back transaction (urn:uuid). No copy of the plan: a new top-level
+    object (same key order) whose untouched elements are the plan's own (shared, never changed;
+    the card is only serialised)."""
+    out = dict(plan)
     codes = {s.code, *(p.code for p in s.plan)}  # the suggestion and its plan's steps
     out["identifier"] = [{"system": CAREPLAN_SYSTEM, "value": f"{patient_id}-{s.code}"}]
     out["title"] = shorten(f"TRD consideration: {s.text}", 200)

@@ -22,7 +22,14 @@ from .cards import patient_view_cards
 from .cds_models import CONTEXTS, CdsRequest, FeedbackRequest, OrderSelectContext, validate
 from .cds_models import OrderSignContext as OrderContext
 from .engine import ServiceState
-from .http import ServiceError, check_resource_limit, endpoint_url, public_base, read_json
+from .http import (
+    ServiceError,
+    check_cds_body,
+    check_resource_limit,
+    endpoint_url,
+    public_base,
+    read_json,
+)
 from .orders import order_cards, read_draft_orders
 from .prefetch import TEMPLATES, gather
 
@@ -121,8 +128,9 @@ async def call_service(service_id: str, request: Request) -> JSONResponse:
     service = service_of(service_id)
     state = state_of(request)
     await authenticate(request, state)
-    body = await read_json(request, state.settings.max_body_bytes, state.settings.max_depth)
-    check_resource_limit(body, state.settings.max_resources)
+    settings = state.settings
+    body = await read_json(request, settings.max_body_bytes, settings.max_depth, walk=False)
+    check_cds_body(body, settings.max_depth, settings.max_resources)  # prefetch resources: below
     req = validate(CdsRequest, body, "request")
     if req.hook != service.hook:
         raise ServiceError(

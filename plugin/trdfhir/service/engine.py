@@ -22,6 +22,7 @@ from ..model import DataWarning
 from ..settings import Settings
 from .ratelimit import RateLimiter, TokenBuckets, client_address, throttle
 from .settings import ServiceSettings
+from .shared import SharedStore
 
 MAX_FEEDBACK = 10_000
 
@@ -60,21 +61,24 @@ class ServiceState:
         self.settings = settings
         self.maps: Mappings = load_mappings(settings.mappings_dir)
         self.clinical: Settings = self.maps.settings.with_overrides(dict(settings.evaluation))
+        # what worker processes must share (service/shared.py); None: this process's memory
+        self.shared = SharedStore.open(settings.state_path()) if settings.shared_state else None
+        replay = ReplayCache.for_lifetime(
+            settings.jwt_max_lifetime_seconds,
+            settings.jwt_leeway_seconds,
+            settings.jwt_replay_tokens_per_second,
+        )
         self.verifier = CdsJwtVerifier(
             settings.cds_issuers,
             leeway=settings.jwt_leeway_seconds,
             max_lifetime=settings.jwt_max_lifetime_seconds,
             jwks=JwksCache(ttl=settings.jwks_cache_seconds),
-            replay=ReplayCache.for_lifetime(
-                settings.jwt_max_lifetime_seconds,
-                settings.jwt_leeway_seconds,
-                settings.jwt_replay_tokens_per_second,
-            ),
+            replay=self.shared.replay(replay.max_entries) if self.shared else replay,
             now=settings.now,
         )
         self.feedback = FeedbackStore()
         self.rates: dict[str, RateLimiter | None] = {
-            name: TokenBuckets(per_minute) if per_minute else None
+            name: self._limiter(name, per_minute) if per_minute else None
             for name, per_minute in (
                 ("launch", settings.rate_limit_launch_per_minute),
                 ("discovery", settings.rate_limit_discovery_per_minute),
@@ -85,6 +89,11 @@ class ServiceState:
         self.smart_app = False  # set by create_app when the SMART app router is mounted
         # the time limit is set around evaluate() and emit() together, below
         self.limits = Limits(max_depth=settings.max_depth, max_resources=settings.max_resources)
+
+    def _limiter(self, name: str, per_minute: int) -> RateLimiter:
+        if self.shared is not None:
+            return self.shared.rate_limiter(name, per_minute)
+        return TokenBuckets(per_minute)
 
     def client(self, request: Any) -> str:
         """The client's address (the peer, or the configured trusted forwarding header)."""

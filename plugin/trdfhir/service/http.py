@@ -63,9 +63,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")
 
 
-async def read_json(request: Request, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+async def read_json(
+    request: Request, max_bytes: int, max_depth: int = DEFAULT_MAX_DEPTH, *, walk: bool = True
+) -> Any:
     """The request body as JSON: 415 unless a JSON media type, 413 above `max_bytes`,
-    400 unless it parses, 422 when it nests objects/arrays deeper than `max_depth`."""
+    400 unless it parses, 422 when it nests objects/arrays deeper than `max_depth`.
+    `walk=False`: the caller checks the depth itself (the CDS routes: check_cds_body), only a
+    body deeper than the JSON parser goes is refused here."""
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media not in JSON_TYPES:
         raise ServiceError(
@@ -99,7 +103,7 @@ async def read_json(request: Request, max_bytes: int, max_depth: int = DEFAULT_M
         raise ServiceError(
             f"the request body is not usable JSON: {exc}", code="structure"
         ) from None
-    if isinstance(data, dict | list) and json_depth_exceeds(data, max_depth):
+    if walk and isinstance(data, dict | list) and json_depth_exceeds(data, max_depth):
         raise too_deep(max_depth)
     return data
 
@@ -144,6 +148,60 @@ def check_resource_limit(data: Any, limit: int, *, status: int = 413) -> None:
         raise ServiceError(
             f"more than {limit} resources in one request; evaluate one patient at a time",
             status=status,
+            code="too-costly",
+        )
+
+
+def check_cds_body(body: Any, max_depth: int, max_resources: int) -> None:
+    """A CDS request body's depth and resource count in one walk, without walking the resources
+    of `prefetch`: the evaluation walks those itself (limits.check_input, depth and shape in one
+    walk), so walking them here too would walk every resource twice. Everything else (hook,
+    context with its draft orders, the prefetch's Bundles and entries) is checked here, level by
+    level from the body. 422 when too deep (first), 413 when more than `max_resources`
+    resources (counted as count_resources counts)."""
+    count = 0
+    # (node, its level, on the counting path, inside prefetch)
+    stack: list[tuple[Any, int, bool, bool]] = [(body, 1, True, False)]
+    while stack:
+        node, level, counted, in_prefetch = stack.pop()
+        if level > max_depth:
+            raise too_deep(max_depth)
+        if isinstance(node, list):
+            stack.extend(
+                (c, level + 1, counted, in_prefetch) for c in node if isinstance(c, dict | list)
+            )
+            continue
+        kind = node.get("resourceType")
+        if kind == "Bundle" and isinstance(node.get("entry"), list):
+            if level + 1 > max_depth:  # the entry list
+                raise too_deep(max_depth)
+            for key, value in node.items():
+                if key != "entry" and isinstance(value, dict | list):
+                    stack.append((value, level + 1, False, in_prefetch))
+            for entry in node["entry"]:
+                if isinstance(entry, list):
+                    stack.append((entry, level + 2, False, in_prefetch))
+                elif isinstance(entry, dict):
+                    if level + 2 > max_depth:
+                        raise too_deep(max_depth)
+                    for key, value in entry.items():
+                        if isinstance(value, dict | list):
+                            on_path = counted and key == "resource"
+                            stack.append((value, level + 3, on_path, in_prefetch))
+            continue
+        if "resourceType" in node:
+            count += counted
+            if in_prefetch and isinstance(kind, str):
+                continue  # a resource the evaluation walks (limits.check_input)
+            counted = False  # inside a resource: walked for depth, not counted
+        for key, value in node.items():
+            if isinstance(value, dict | list):
+                inside = in_prefetch or (level == 1 and key == "prefetch")
+                stack.append((value, level + 1, counted, inside))
+    if count > max_resources:
+        raise ServiceError(
+            f"more than {max_resources} resources in one request; evaluate one patient at a time",
+            status=413,
             code="too-costly",
         )
 

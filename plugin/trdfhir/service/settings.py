@@ -27,6 +27,7 @@ from ..errors import SettingsError
 ENV_PREFIX = "TRDFHIR_"
 SETTINGS_FILE_ENV = "TRDFHIR_SERVICE_SETTINGS"
 DEFAULT_DOCS_URL = "http://trd-fhir.org/docs/service"
+STATE_STORES = ("memory", "sqlite", "auto")
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -67,6 +68,12 @@ class ServiceSettings:
     subscription_fhir_token: str | None = None  # bearer token for fhir_base_url, if it needs one
     subscription_queue_size: int = 1000
     subscription_retries: int = 4
+    # the collector of a long-running server (app.tune_gc): young-generation threshold, 0: Python's
+    gc_threshold: int = 50_000
+    # worker processes of `trd-fhir serve` (--workers), and where they share their state
+    workers: int = 1
+    state_store: str = "auto"  # memory | sqlite | auto (sqlite when workers > 1)
+    state_dir: str | None = None  # the SQLite store's directory; None: ~/.local/state/trd-fhir
     now: Callable[[], datetime] = field(default=utc_now, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -113,12 +120,29 @@ class ServiceSettings:
             raise SettingsError("subscription_queue_size must be between 1 and 1000000")
         if not 1 <= self.subscription_retries <= 20:
             raise SettingsError("subscription_retries must be between 1 and 20")
+        if not 0 <= self.gc_threshold <= 10_000_000:
+            raise SettingsError("gc_threshold must be between 0 (Python's default) and 10000000")
+        if not 1 <= self.workers <= 64:
+            raise SettingsError("workers must be between 1 and 64")
+        if self.state_store not in STATE_STORES:
+            raise SettingsError(f"state_store must be one of {', '.join(STATE_STORES)}")
         if not self.app_launch_path.startswith("/"):
             raise SettingsError("app_launch_path must start with /")
         if "*" in self.cors_origins and len(self.cors_origins) > 1:
             raise SettingsError("cors_origins: '*' cannot be combined with named origins")
         object.__setattr__(self, "evaluation", MappingProxyType(dict(self.evaluation)))
         object.__setattr__(self, "smart", MappingProxyType(dict(self.smart)))
+
+    @property
+    def shared_state(self) -> bool:
+        """True when the stores that must hold across worker processes live in the SQLite file
+        (service/shared.py)."""
+        return self.state_store == "sqlite" or (self.state_store == "auto" and self.workers > 1)
+
+    def state_path(self) -> Path:
+        if self.state_dir:
+            return Path(self.state_dir).expanduser()
+        return Path.home() / ".local" / "state" / "trd-fhir"
 
     def issuer(self, iss: str) -> CdsIssuer | None:
         return next((i for i in self.cds_issuers if i.iss == iss), None)

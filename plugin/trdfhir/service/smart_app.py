@@ -12,10 +12,11 @@
     GET  /app/static/{app.js,app.css}
 
 Settings come from `ServiceSettings.smart` (a mapping: a settings file's [smart] table or
-TRDFHIR_SMART_* variables); see SmartAppSettings. Launch state and sessions live in this process
-(a deployment with several workers needs sticky sessions). Tokens stay on the server: the browser
-only holds an opaque, HttpOnly session cookie. Every page carries a CSP without inline script
-and `frame-ancestors` from the settings, so the app can sit in the EHR's iframe.
+TRDFHIR_SMART_* variables); see SmartAppSettings. Launch state and sessions live in this process,
+or, with several workers, in their shared store (service/shared.py), so any worker answers.
+Tokens stay on the server: the browser only holds an opaque, HttpOnly session cookie. Every page
+carries a CSP without inline script and `frame-ancestors` from the settings, so the app can sit in
+the EHR's iframe.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ from ..auth.smart import (
     SmartConfiguration,
     StateError,
     TokenHolder,
+    TokenSet,
     checked_url,
     discover,
     exchange_code,
@@ -69,6 +71,7 @@ from ..errors import (
 from ..ingest.bundle import is_own_output
 from ..urls import url_allowed
 from .engine import Evaluation, ServiceState
+from .shared import SharedSessions, SharedStore
 from .smart_page import (
     PageContext,
     missing_write_scopes,
@@ -267,17 +270,118 @@ class SessionStore:
             self._sessions.pop(key or "", None)
 
 
-class SmartRuntime:
-    """Per-app state of the SMART app: settings, pending launches, sessions, discovery cache."""
+@dataclass(frozen=True)
+class SessionRecord:
+    """What a session is, without its per-process parts (lock, cached evaluations, HTTP
+    session): what worker processes share (service/shared.py)."""
 
-    def __init__(self, settings: SmartAppSettings) -> None:
-        self.settings = settings
-        self.launches: PendingLaunches = LaunchStore(
-            limit=settings.max_pending_launches,
-            per_client=settings.max_pending_launches_per_client,
+    id: str
+    iss: str
+    patient: str
+    csrf: str = field(repr=False)
+    expires: float
+    as_of: date | None
+    tokens: TokenSet = field(repr=False)
+    config: SmartConfiguration
+    client: SmartClient = field(repr=False)
+
+
+class SharedSessionStore:
+    """SessionStore's interface over the worker processes' shared store: a session made by one
+    worker works on every other. Each process keeps its own session objects (with their cached
+    evaluations) while their tokens match the shared record; refreshed tokens are written back."""
+
+    def __init__(self, shared: SharedSessions, http: requests.Session) -> None:
+        self._shared = shared
+        self._http = http
+        self._local: dict[str, AppSession] = {}
+        self._lock = threading.Lock()
+
+    def add(self, session: AppSession) -> None:
+        self._shared.put(session.id, session.expires, self._record(session))
+        with self._lock:
+            self._local[session.id] = session
+
+    def get(self, key: str | None) -> AppSession | None:
+        if not key:
+            return None
+        record = self._shared.get(key)
+        with self._lock:
+            if not isinstance(record, SessionRecord):
+                self._local.pop(key, None)
+                return None
+            mine = self._local.get(key)
+            if mine is not None and mine.holder.tokens == record.tokens:
+                return mine
+            session = AppSession(
+                id=record.id,
+                iss=record.iss,
+                patient=record.patient,
+                holder=self._holder(record),
+                csrf=record.csrf,
+                expires=record.expires,
+                as_of=record.as_of,
+            )
+            if len(self._local) >= MAX_SESSIONS:
+                self._local.clear()
+            self._local[key] = session
+            return session
+
+    def drop(self, key: str | None) -> None:
+        self._shared.drop(key or "")
+        with self._lock:
+            self._local.pop(key or "", None)
+
+    def holder(self, session: AppSession) -> TokenHolder:
+        """A token holder for a new session whose refreshed tokens reach the shared record."""
+        return self._holder(self._record(session))
+
+    def _holder(self, record: SessionRecord) -> TokenHolder:
+        def keep(tokens: TokenSet) -> None:
+            self._shared.put(record.id, record.expires, replace(record, tokens=tokens))
+
+        return TokenHolder(
+            record.tokens, record.config, record.client, session=self._http, on_refresh=keep
         )
-        self.sessions = SessionStore()
+
+    @staticmethod
+    def _record(session: AppSession) -> SessionRecord:
+        holder = session.holder
+        return SessionRecord(
+            id=session.id,
+            iss=session.iss,
+            patient=session.patient,
+            csrf=session.csrf,
+            expires=session.expires,
+            as_of=session.as_of,
+            tokens=holder.tokens,
+            config=holder.config,
+            client=holder.client,
+        )
+
+
+class SmartRuntime:
+    """Per-app state of the SMART app: settings, pending launches, sessions, discovery cache.
+    With `shared` (several worker processes, service/shared.py) the pending launches and the
+    sessions live there, so that any worker can answer any step."""
+
+    def __init__(self, settings: SmartAppSettings, shared: SharedStore | None = None) -> None:
+        self.settings = settings
         self.http = requests.Session()
+        self.launches: PendingLaunches
+        self.sessions: SessionStore | SharedSessionStore
+        if shared is None:
+            self.launches = LaunchStore(
+                limit=settings.max_pending_launches,
+                per_client=settings.max_pending_launches_per_client,
+            )
+            self.sessions = SessionStore()
+        else:
+            self.launches = shared.launches(
+                limit=settings.max_pending_launches,
+                per_client=settings.max_pending_launches_per_client,
+            )
+            self.sessions = SharedSessionStore(shared.sessions(MAX_SESSIONS), self.http)
         self._discovered: dict[str, tuple[float, SmartConfiguration]] = {}
         self._lock = threading.Lock()
 
@@ -311,7 +415,8 @@ _runtime_lock = threading.Lock()
 
 def configure(app: Any, settings: SmartAppSettings) -> SmartRuntime:
     """Give an app explicit SMART settings (instead of those of ServiceSettings.smart)."""
-    runtime = SmartRuntime(settings)
+    trd = getattr(app.state, "trd", None)
+    runtime = SmartRuntime(settings, getattr(trd, "shared", None))
     app.state.trd_smart = runtime
     return runtime
 
@@ -567,6 +672,8 @@ def callback(request: Request) -> Response:
         expires=time.time() + runtime.settings.session_ttl_seconds,
         as_of=date.fromisoformat(as_of) if as_of else None,
     )
+    if isinstance(runtime.sessions, SharedSessionStore):
+        session.holder = runtime.sessions.holder(session)
     runtime.sessions.add(session)
     secure = _secure(request, trd, runtime)
     response = RedirectResponse(_path(request, "smart_page"), status_code=303)

@@ -29,9 +29,9 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -199,6 +199,37 @@ class Counters:
     extra: dict[str, int] = field(default_factory=dict)
 
 
+class RecentKeys(Protocol):
+    """Notification keys already handled. One process keeps them in memory (MemoryRecentKeys);
+    worker processes share them (service/shared.py), so a notification delivered twice is
+    handled once whichever worker receives it."""
+
+    def all_seen(self, keys: Iterable[str]) -> bool: ...
+
+    def remember(self, keys: Iterable[str]) -> None: ...
+
+
+class MemoryRecentKeys:
+    """The newest RECENT keys, in memory (callers hold the receiver's lock)."""
+
+    def __init__(self, limit: int = RECENT) -> None:
+        self._recent: deque[str] = deque()
+        self._set: set[str] = set()
+        self._limit = limit
+
+    def all_seen(self, keys: Iterable[str]) -> bool:
+        return all(k in self._set for k in keys)
+
+    def remember(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            if key in self._set:
+                continue
+            self._recent.append(key)
+            self._set.add(key)
+            if len(self._recent) > self._limit:
+                self._set.discard(self._recent.popleft())
+
+
 class Receiver:
     """The bounded queue, the de-duplication and the worker (see the module docstring)."""
 
@@ -211,6 +242,7 @@ class Receiver:
         retries: int = 4,
         backoff: float = 1.0,
         sleep: Callable[[float], None] = time.sleep,
+        recent: RecentKeys | None = None,
     ) -> None:
         self.process = process  # patient id -> resources written
         self.resolve = resolve  # "Type/id" -> patient id (or None)
@@ -220,22 +252,12 @@ class Receiver:
         self.sleep = sleep
         self.counters = Counters()
         self._lock = threading.Lock()
-        self._recent: deque[str] = deque()
-        self._recent_set: set[str] = set()
+        self.recent: RecentKeys = recent if recent is not None else MemoryRecentKeys()
         self._pending: set[tuple[str, str]] = set()
         self._busy = 0
         self._idle = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._work, name="trd-subscriptions", daemon=True)
         self._thread.start()
-
-    def _seen(self, key: str) -> bool:
-        if key in self._recent_set:
-            return True
-        self._recent.append(key)
-        self._recent_set.add(key)
-        if len(self._recent) > RECENT:
-            self._recent_set.discard(self._recent.popleft())
-        return False
 
     def submit(self, notice: Notice) -> str:
         """'queued', 'duplicate', 'ignored' or 'busy' (the queue is full)."""
@@ -244,7 +266,7 @@ class Receiver:
             if not notice.patients and not notice.focus:
                 self.counters.ignored += 1
                 return "ignored"
-            if notice.keys and all(k in self._recent_set for k in notice.keys):
+            if notice.keys and self.recent.all_seen(notice.keys):
                 self.counters.duplicates += 1
                 return "duplicate"
             jobs: list[tuple[str, str]] = [
@@ -253,8 +275,7 @@ class Receiver:
             jobs += [("focus", f) for f in notice.focus if ("focus", f) not in self._pending]
             if not jobs:
                 self.counters.duplicates += 1
-                for k in notice.keys:
-                    self._seen(k)
+                self.recent.remember(notice.keys)
                 return "duplicate"
             if self.queue.maxsize - self.queue.qsize() < len(jobs):
                 self.counters.refused_busy += 1
@@ -263,8 +284,7 @@ class Receiver:
                 self._pending.add(job)
                 self.queue.put_nowait(job)
                 self.counters.queued += 1
-            for k in notice.keys:
-                self._seen(k)
+            self.recent.remember(notice.keys)
             return "queued"
 
     def _work(self) -> None:
@@ -395,6 +415,7 @@ def make_receiver(state: Any) -> Receiver:
         resolve,
         queue_size=settings.subscription_queue_size,
         retries=settings.subscription_retries,
+        recent=shared.notices() if (shared := getattr(state, "shared", None)) else None,
     )
 
 
