@@ -153,3 +153,22 @@ def test_version_names_the_installed_distribution(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"trd-fhir {version('trd-fhir')}"
+
+
+def test_a_bundle_relabelled_parameters_is_named_as_such(capsys, tmp_path, bundle_file):
+    relabelled = json.loads(bundle_file.read_text())
+    relabelled["resourceType"] = "Parameters"  # e.g. copied from a $trd-evaluate request
+    relabelled.pop("type", None)
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(relabelled))
+    got, out, err = run(capsys, "evaluate", str(path), "--as-of", AS_OF)
+    assert got == 2 and out == ""
+    assert err.count("\n") == 1
+    assert "Bundle relabelled 'Parameters'" in err and "no patient found" not in err
+
+
+def test_a_list_with_item_entries_is_not_taken_for_a_bundle(tmp_path):
+    from trdfhir.ingest.bundle import _has_bundle_entries
+
+    listing = {"resourceType": "List", "entry": [{"item": {"reference": "Patient/p1"}}]}
+    assert not _has_bundle_entries(listing)
