@@ -185,5 +185,5 @@ def test_sync_names_a_patient_that_is_not_on_the_server(
     out, err = capsys.readouterr()
     assert code == 5 and out == ""
     # only the lines trd-fhir writes (a log handler another test left on stderr may add its own)
-    said = [line for line in err.splitlines() if line.startswith("trd-fhir")]
+    said = [line for line in err.splitlines() if line.startswith("trd-fhir: error")]
     assert said == [f"trd-fhir: error: Patient/p9 is not on the server {BASE}"]
