@@ -16,15 +16,23 @@ help:
 	@echo "make fuzz   the long fuzz run of the hardening suites (about 5 minutes)"
 	@echo "make bench  benchmarks"
 
+# The first install takes a few minutes (about 80 packages; pip's cache makes later runs fast): each
+# step says what it does, and pip lists each package (one line each, no progress bars, for CI logs).
 $(STAMP): pyproject.toml
+	@echo "[install 1/3] a virtual environment in $(VENV)"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "[install 2/3] an up-to-date pip"
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,dev,report]"
+	@echo "[install 3/3] trd-fhir and its test, dev and report dependencies: the first time takes a" \
+	  "few minutes (pip lists each package)"
+	$(BIN)/python -m pip install --progress-bar off -e ".[test,dev,report]"
 	@touch $(STAMP)
+	@echo "installed: $(BIN)/trd-fhir"
 
 install: $(STAMP)
 
 $(VALIDATOR): tools/validator/package.json tools/validator/package-lock.json
+	@echo "[validator] the profile validator of trd-fhir validate (@medplum/core, npm; once)"
 	npm ci --prefix tools/validator --no-audit --no-fund --loglevel=error
 	@touch $(VALIDATOR)
 
@@ -39,6 +47,7 @@ profiles: $(STAMP)
 # `playwright install`). Installed once when missing (the machine runs as root).
 CHROMIUM := /usr/bin/chromium
 $(CHROMIUM):
+	@echo "[chromium] Debian's Chromium for the end-to-end tests (apt-get; once, a few minutes)"
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 

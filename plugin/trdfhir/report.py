@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .assessment import Assessment
-from .model import Suggestion
+from .model import AssessedTrial, Suggestion
 from .reading import finish_report, reading_report, report_text
 from .staging import registry
 from .summary import trial_json
@@ -62,7 +62,7 @@ def _trial_table(a: Assessment) -> list[str]:
         "agent",
         "dates",
         "dose mg/d (min)",
-        "weeks",
+        "weeks on (adequate)",
         "adequacy",
         "outcome",
         "baseline -> end score",
@@ -76,7 +76,7 @@ def _trial_table(a: Assessment) -> list[str]:
             dose = f"{_n(j['max_daily_dose_mg'])} (n/a)"
         else:
             dose = f"{j['sessions']} sessions"
-        weeks = "-" if j["weeks_at_adequate_dose"] is None else f"{j['weeks_at_adequate_dose']:g}"
+        weeks = _weeks(t, j["weeks_at_adequate_dose"])
         adequacy = j["adequacy"] + (f": {', '.join(j['reasons'])}" if j["reasons"] else "")
         ongoing = " (ongoing)" if j["ongoing"] else ""
         ongoing += " (end assumed)" if j.get("assumptions") else ""
@@ -96,6 +96,17 @@ def _trial_table(a: Assessment) -> list[str]:
     return _columns(rows)
 
 
+def _weeks(t: AssessedTrial, at_adequate: float | None) -> str:
+    """'8 (0, 8 unknown)': weeks on the treatment, then in brackets the weeks at or above the
+    minimum adequate dose and the weeks whose dose is unknown (never counted as adequate)."""
+    tr = t.trial
+    on = f"{round((tr.end - tr.start).days / 7, 1):g}"
+    if at_adequate is None:
+        return f"{on} (-)"
+    unknown = f", {round(tr.days_unknown_dose / 7, 1):g} unknown" if tr.days_unknown_dose else ""
+    return f"{on} ({at_adequate:g}{unknown})"
+
+
 def _scores(baseline: dict[str, Any] | None, end: dict[str, Any] | None) -> str:
     """'PHQ-9 19 (2024-02-08) -> 17 (2024-04-29)'; '-' for a missing side."""
     if baseline is None and end is None:
@@ -113,7 +124,10 @@ LEGEND = (
     " !! urgent finding;  ! warning; (no mark) information.",
     " Trials: dates first..last day; (ongoing) still taken at the as-of date; [earlier episode]"
     " before the current episode (not counted by the models). Dose: highest daily dose (the"
-    " minimum adequate dose). Weeks: weeks at or above the minimum adequate dose. Outcome"
+    " minimum adequate dose). Weeks on (adequate): weeks on the treatment, first to last day;"
+    " in brackets the weeks at or above the minimum adequate dose, and the weeks of unknown"
+    " dose, which are not counted as adequate ('-': no dose threshold applies: augmentation,"
+    " ECT, psychotherapy). Outcome"
     " (evidence): measured from scores, documented in the record, or inferred from a switch.",
     " Baseline -> end score: the scale, value and date the outcome rests on.",
     " Upper bound: the model's result if every trial of unknown dose or duration were adequate;"

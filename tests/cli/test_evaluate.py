@@ -153,3 +153,34 @@ def test_version_names_the_installed_distribution(capsys):
         main(["--version"])
     assert stop.value.code == 0
     assert capsys.readouterr().out.strip() == f"trd-fhir {version('trd-fhir')}"
+
+
+def test_a_bundle_relabelled_parameters_is_named_as_such(capsys, tmp_path, bundle_file):
+    relabelled = json.loads(bundle_file.read_text())
+    relabelled["resourceType"] = "Parameters"  # e.g. copied from a $trd-evaluate request
+    relabelled.pop("type", None)
+    path = tmp_path / "params.json"
+    path.write_text(json.dumps(relabelled))
+    got, out, err = run(capsys, "evaluate", str(path), "--as-of", AS_OF)
+    assert got == 2 and out == ""
+    assert err.count("\n") == 1
+    assert "Bundle relabelled 'Parameters'" in err and "no patient found" not in err
+
+
+def test_a_list_with_item_entries_is_not_taken_for_a_bundle(tmp_path):
+    from trdfhir.ingest.bundle import _has_bundle_entries
+
+    listing = {"resourceType": "List", "entry": [{"item": {"reference": "Patient/p1"}}]}
+    assert not _has_bundle_entries(listing)
+
+
+def test_an_eight_week_trial_of_unknown_dose_shows_its_eight_weeks_on(capsys, tmp_path):
+    path = tmp_path / "unknown-dose.json"
+    unknown_dose = statement("sertraline", None, "2026-01-10", "2026-03-06")  # 56 days
+    path.write_text(json.dumps(bundle(condition("F33.1", "2026-01-01"), unknown_dose)))
+    code, out, _ = run(capsys, "evaluate", str(path), "--as-of", AS_OF)
+    assert code == 0
+    header, _rule, row = out.split("Treatment trials\n")[1].splitlines()[:3]
+    assert "weeks on (adequate)" in header
+    assert "sertraline" in row and " 8 (0, 8 unknown) " in row
+    assert "Weeks on (adequate): weeks on the treatment" in out  # the legend says which is which

@@ -68,7 +68,7 @@ def test_unknown_patient_is_one_line(loaded: str, capsys: pytest.CaptureFixture[
     assert code == 5
     assert out == ""
     assert err.count("\n") == 1
-    assert "the patient is not on the server" in err or "HTTP 404" in err
+    assert "Patient/no-such-patient is not on the server" in err
 
 
 def test_sandbox_command_starts_reloads_and_stops(

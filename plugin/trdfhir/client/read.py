@@ -119,7 +119,7 @@ def fetch_patient(
     resources += _missing_medications(client, resources)
     kept, dropped = _only_patient(resources, pid)
     if not any(r.get("resourceType") == "Patient" for r in kept):
-        kept.insert(0, client.read("Patient", pid))
+        kept.insert(0, _read_patient(client, pid))
     record = PatientRecord(
         patient_id=pid,
         resources=tuple(kept),
@@ -136,15 +136,22 @@ def fetch_patient(
     return record
 
 
-def _search_each_type(client: FhirClient, pid: str) -> tuple[list[dict[str, Any]], list[str]]:
-    caps = client.capabilities()
+def _read_patient(client: FhirClient, pid: str) -> dict[str, Any]:
+    """The Patient resource; a 404/410 names the patient asked for (not a generic HTTP error)."""
     try:
-        patient = client.read("Patient", pid)
+        return client.read("Patient", pid)
     except FhirServerError as exc:
         if exc.status in (404, 410):
-            raise FhirServerError("the patient is not on the server", status=exc.status) from None
+            gone = "was deleted from" if exc.status == 410 else "is not on"
+            raise FhirServerError(
+                f"Patient/{pid} {gone} the server {client.base}", status=exc.status
+            ) from None
         raise
-    resources = [patient]
+
+
+def _search_each_type(client: FhirClient, pid: str) -> tuple[list[dict[str, Any]], list[str]]:
+    caps = client.capabilities()
+    resources = [_read_patient(client, pid)]
     unsearchable = []
     strict = {"Prefer": "handling=strict"}
     for rtype in CLINICAL_TYPES:

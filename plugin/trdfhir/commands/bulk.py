@@ -37,7 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--workers", type=int, default=0, metavar="N", help="processes (default: every core)"
     )
-    parser.add_argument("--as-of", metavar="YYYY-MM-DD", help="evaluation date")
+    parser.add_argument(
+        "--as-of",
+        metavar="YYYY-MM-DD",
+        help="evaluation date (default: the export's transactionTime "
+        "from manifest.json, else today)",
+    )
     parser.add_argument(
         "--fhir", action="store_true", help="also write the FHIR resources as NDJSON for $import"
     )
@@ -82,7 +87,7 @@ def _remote_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=200,
         metavar="N",
-        help="with --write: at most N entries per transaction (200)",
+        help="with --write: at most N entries per transaction (default 200)",
     )
     add_export_arguments(remote)
     add_access_arguments(parser)

@@ -62,14 +62,20 @@ def add_export_arguments(parser: argparse._ActionsContainer) -> None:
         type=float,
         default=24 * 3600.0,
         metavar="S",
-        help="give up when the export is not ready after S seconds (a day)",
+        help="give up when the export is not ready after S seconds (default 86400, a day)",
     )
 
 
 def add_access_arguments(parser: argparse.ArgumentParser) -> None:
     """Server access and credentials, as `trd-fhir sync` takes them."""
     net = parser.add_argument_group("server access")
-    net.add_argument("--timeout", type=float, default=30.0, metavar="S", help="read timeout (30)")
+    net.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="read timeout in seconds (default 30)",
+    )
     net.add_argument(
         "--allow-http",
         action="store_true",

@@ -51,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URL",
         help="a SubscriptionTopic canonical the server offers (Backport IG form; repeatable)",
     )
-    parser.add_argument("--mappings", metavar="DIR", help="a mappings directory (codes)")
+    parser.add_argument(
+        "--mappings", metavar="DIR", help="a mappings directory for the codes (default: built in)"
+    )
     add_access_arguments(parser)
 
 

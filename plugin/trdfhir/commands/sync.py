@@ -136,7 +136,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="with --write: show what would be written"
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: a block per patient and a total line (default); json: one document of "
+        "every patient's result and the totals",
+    )
     parser.add_argument(
         "--resume",
         metavar="FILE",
@@ -153,7 +159,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     parser.add_argument("--settings", metavar="FILE", help="JSON object of setting overrides")
-    parser.add_argument("--mappings", metavar="DIR", help="a mappings directory")
+    parser.add_argument(
+        "--mappings", metavar="DIR", help="a mappings directory (default: built in)"
+    )
     parser.add_argument(
         "-v",
         "--verbose",
@@ -161,8 +169,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="log each FHIR interaction on stderr (types, counts, status codes, times; no PHI)",
     )
     net = parser.add_argument_group("server access")
-    net.add_argument("--timeout", type=float, default=30.0, metavar="S", help="read timeout (30)")
-    net.add_argument("--page-size", type=int, default=100, metavar="N", help="_count (100)")
+    net.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="read timeout in seconds (default 30)",
+    )
+    net.add_argument(
+        "--page-size",
+        type=int,
+        default=100,
+        metavar="N",
+        help="resources per search page, _count (default 100)",
+    )
     net.add_argument(
         "--allow-http",
         action="store_true",

@@ -34,7 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "file", metavar="FILE", help="JSON resource or Bundle, or NDJSON; - for stdin"
     )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json"),
+        default="text",
+        help="text: one line per issue and a verdict (default); json: an OperationOutcome",
+    )
     parser.add_argument(
         "--no-profiles",
         action="store_true",

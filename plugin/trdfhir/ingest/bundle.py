@@ -95,6 +95,12 @@ def _walk(
         raise InputError(
             f"'{rtype}' is not a FHIR R4 resource type", location=f"{location}.resourceType"
         )
+    if rtype != "Bundle" and _has_bundle_entries(data):
+        raise InputError(
+            f"a {rtype} with Bundle entries (entry[].resource): a Bundle relabelled "
+            f"'{rtype}'? Set resourceType to \"Bundle\"",
+            location=f"{location}.resourceType",
+        )
     if rtype == "Bundle":
         if depth >= _MAX_NESTING:
             raise InputError("Bundles nested too deeply", location=location)
@@ -115,6 +121,15 @@ def _walk(
     if depths is not None:
         depths[len(out)] = depth
     out.append((_with_id(data, full_url), location, full_url))
+
+
+def _has_bundle_entries(data: dict[str, Any]) -> bool:
+    """An `entry` list of objects holding a `resource`: the shape of Bundle.entry (List.entry
+    holds `item`, a reference, never a resource)."""
+    entries = data.get("entry")
+    return isinstance(entries, list) and any(
+        isinstance(e, dict) and isinstance(e.get("resource"), dict) for e in entries
+    )
 
 
 _UUID = re.compile(r"urn:uuid:([A-Za-z0-9\-.]{1,64})")

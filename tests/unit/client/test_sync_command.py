@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -20,6 +21,16 @@ from trdfhir.commands.sync import (
 )
 from trdfhir.errors import FhirServerError, SettingsError
 from trdfhir.ingest.bundle import is_own_output
+
+from .fakes import (
+    BASE,
+    FakeFhir,
+    Seen,
+    capability,
+    outcome,
+    resource_caps,
+    searchset,
+)
 
 
 class Terminal(io.StringIO):
@@ -135,3 +146,44 @@ def test_nothing_is_written_for_a_patient_who_has_died(monkeypatch: pytest.Monke
     )
     assert result.assessment is not None and result.assessment.deceased
     assert (result.bundle, result.written) == (None, 0)
+
+
+def _not_found_server(everything: bool) -> FakeFhir:
+    """A server holding no patient p9: $everything (when offered) answers an empty searchset,
+    a read of Patient/p9 answers 404 (the shapes HAPI and the sandbox give)."""
+    caps = capability(
+        resources=[resource_caps("Patient", operations=("everything",) if everything else ())]
+    )
+
+    def handler(seen: Seen) -> tuple[int, Any, dict[str, str]]:
+        if seen.path == "metadata":
+            return 200, caps, {}
+        if seen.path.endswith("$everything"):
+            return 200, searchset([]), {}
+        if seen.path == "Patient/p9":
+            return 404, outcome("not-found", "Resource Patient/p9 is not known"), {}
+        return 200, searchset([]), {}
+
+    return FakeFhir(handler)
+
+
+@pytest.mark.parametrize("everything", [True, False], ids=["$everything", "searches"])
+def test_sync_names_a_patient_that_is_not_on_the_server(
+    everything: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake = _not_found_server(everything)
+    real_session = requests.Session
+
+    def session() -> requests.Session:
+        s = real_session()
+        s.mount("https://fhir.test/", fake)
+        return s
+
+    monkeypatch.setattr("trdfhir.commands.sync.requests.Session", session)
+    monkeypatch.delenv("TRDFHIR_TOKEN", raising=False)
+    code = main(["sync", "--fhir-base", BASE, "--patient", "p9", "--as-of", "2026-11-01"])
+    out, err = capsys.readouterr()
+    assert code == 5 and out == ""
+    # only the lines trd-fhir writes (a log handler another test left on stderr may add its own)
+    said = [line for line in err.splitlines() if line.startswith("trd-fhir: error")]
+    assert said == [f"trd-fhir: error: Patient/p9 is not on the server {BASE}"]
