@@ -437,13 +437,26 @@ class ResumeState:
         self.done.add(patient_id)
 
 
+class _CurrentStderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is when a line is logged, not the stream of the first -v
+    call (which a caller, a test runner say, may have replaced and closed since)."""
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def _log_to_stderr() -> None:
     """-v: the client's log lines (never PHI or tokens) on stderr, once per process."""
     for name in ("trdfhir.client", "trdfhir.auth"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.DEBUG)
         if not any(getattr(h, "trdfhir_verbose", False) for h in logger.handlers):
-            handler = logging.StreamHandler(sys.stderr)
+            handler = _CurrentStderr()
             handler.setFormatter(logging.Formatter("trd-fhir: %(message)s"))
             handler.trdfhir_verbose = True  # type: ignore[attr-defined]
             logger.addHandler(handler)
