@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The profile validator of `trd-fhir validate`: @medplum/core run by node (profiles/README.md).
 VALIDATOR := tools/validator/node_modules/.installed
 
-.PHONY: help install validator profiles test test-fast check audit fuzz demo bench clean
+.PHONY: help install validator profiles spark test test-fast check audit fuzz demo bench clean
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
@@ -41,7 +41,21 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: $(STAMP) $(VALIDATOR) $(CHROMIUM)
+# `trd-fhir bulk --engine spark` (docs/spark.md) and its tests (tests/spark): the `spark` extra
+# (pyspark) and Java 17 from Debian (default-jre-headless), installed once when missing.
+JAVA := /usr/bin/java
+$(JAVA):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless)
+
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[spark]"
+	@touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) $(JAVA)
+
+test: $(STAMP) $(VALIDATOR) $(CHROMIUM) $(SPARK_STAMP) $(JAVA)
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP) $(VALIDATOR)
@@ -77,7 +91,7 @@ $(BENCH_STAMP): $(STAMP) pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	@touch $(BENCH_STAMP)
 
-bench: $(BENCH_STAMP)
+bench: $(BENCH_STAMP) $(SPARK_STAMP) $(JAVA)
 	$(BIN)/python bench/run.py
 
 clean:

@@ -12,6 +12,11 @@ patients on --workers processes and writes to --output:
   fhir/<Type>.ndjson with --fhir: the assessment resources, ready for a FHIR `$import`
   bulk-state.json    parameters, progress and statistics of the run
 
+With --engine spark (pip install 'trd-fhir[spark]', Java 17) the same run happens on Apache
+Spark: --master local[*] (default), spark://HOST:PORT, yarn, ...; --input may then be any path
+Spark reads (hdfs://, s3a://, with your Spark configuration); the outputs are the same, plus
+summaries.parquet (docs/spark.md).
+
 Rows are in patient order. An interrupted run resumes where it stopped when re-run with the
 same arguments; --restart starts over. The as-of date defaults to the transactionTime of the
 export's manifest.json, else today.
@@ -53,6 +58,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --output")
     parser.add_argument("--keep-work", action="store_true", help="keep the bucket files")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine's cores (default); spark: Apache Spark (docs/spark.md)",
+    )
+    parser.add_argument(
+        "--master",
+        metavar="URL",
+        help="with --engine spark: local[*] (default), spark://HOST:PORT, yarn, ...",
+    )
 
 
 def _date(value: str | None) -> date | None:
@@ -81,20 +97,26 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set or [], args.settings)
     # Check the mappings and settings here, once, before any worker starts.
     load_mappings(args.mappings).settings.with_overrides(overrides)
-    report = run_bulk(
-        BulkOptions(
-            input=Path(args.input),
-            output=Path(args.output),
-            workers=max(0, args.workers),
-            as_of=_date(args.as_of),
-            fhir=args.fhir,
-            buckets=args.buckets,
-            mappings=args.mappings,
-            overrides=overrides,
-            now=_instant(args.now),
-            restart=args.restart,
-            keep_work=args.keep_work,
-            progress=not args.quiet,
-        )
+    options = BulkOptions(
+        input=Path(args.input),
+        output=Path(args.output),
+        workers=max(0, args.workers),
+        as_of=_date(args.as_of),
+        fhir=args.fhir,
+        buckets=args.buckets,
+        mappings=args.mappings,
+        overrides=overrides,
+        now=_instant(args.now),
+        restart=args.restart,
+        keep_work=args.keep_work,
+        progress=not args.quiet,
     )
+    if args.engine == "spark":
+        from ..bulk.spark import run_spark
+
+        report = run_spark(options, master=args.master, source=args.input)
+    elif args.master:
+        raise InputError("--master needs --engine spark")
+    else:
+        report = run_bulk(options)
     return EXIT_INTERNAL if report.internal else 0
