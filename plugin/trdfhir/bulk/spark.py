@@ -479,6 +479,49 @@ def _arrow_schema(ddl: str) -> pa.Schema:
     return pa.schema([pa.field(name, types[kind]) for name, kind in fields])
 
 
+def plan_groups(lines: DataFrame, names: list[str], partitions: int) -> tuple[DataFrame, DataFrame]:
+    """(the classified lines SQL gave no patient, persisted; every patient's lines and shared
+    Medications as (patient, ord, fi, ln, text), hash-partitioned by patient and sorted)."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    classified = (
+        lines.where(F.col("patient").isNull())
+        .select("fi", "ln", "text")
+        .mapInArrow(classify(names), CLASSIFIED)
+        .persist(StorageLevel.MEMORY_AND_DISK)
+    )
+    shared = (
+        classified.where(F.col("kind") == "shared")
+        .groupBy("ref")
+        .agg(F.max(F.struct("fi", "ln", "text")).alias("m"))  # the last one, as a dict keeps
+        .select("ref", "m.fi", "m.ln", "m.text")
+    )
+    own = (
+        lines.where(F.col("patient").isNotNull())
+        .select("patient", "fi", "ln", "text", "mref")
+        .unionByName(
+            classified.where(F.col("kind") == "routed").select(
+                "patient", "fi", "ln", "text", "mref"
+            )
+        )
+    )
+    medications = (
+        own.where(F.col("mref").startswith("Medication/"))
+        .select("patient", "mref")
+        .distinct()
+        .join(shared, F.col("mref") == F.col("ref"))
+        .select("patient", F.lit(0).alias("ord"), "fi", "ln", "text")
+    )
+    grouped = (
+        own.select("patient", F.lit(1).alias("ord"), "fi", "ln", "text")
+        .unionByName(medications)
+        .repartition(partitions, "patient")
+        .sortWithinPartitions("patient", "ord", "fi", "ln")
+    )
+    return classified, grouped
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -563,40 +606,7 @@ def _run(
     timings["read"] = round(time.perf_counter() - t0, 3)
 
     t0 = time.perf_counter()
-    classified = (
-        lines.where(F.col("patient").isNull())
-        .select("fi", "ln", "text")
-        .mapInArrow(classify(names), CLASSIFIED)
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    shared = (
-        classified.where(F.col("kind") == "shared")
-        .groupBy("ref")
-        .agg(F.max(F.struct("fi", "ln", "text")).alias("m"))  # the last one, as a dict keeps
-        .select("ref", "m.fi", "m.ln", "m.text")
-    )
-    own = (
-        lines.where(F.col("patient").isNotNull())
-        .select("patient", "fi", "ln", "text", "mref")
-        .unionByName(
-            classified.where(F.col("kind") == "routed").select(
-                "patient", "fi", "ln", "text", "mref"
-            )
-        )
-    )
-    medications = (
-        own.where(F.col("mref").startswith("Medication/"))
-        .select("patient", "mref")
-        .distinct()
-        .join(shared, F.col("mref") == F.col("ref"))
-        .select("patient", F.lit(0).alias("ord"), "fi", "ln", "text")
-    )
-    grouped = (
-        own.select("patient", F.lit(1).alias("ord"), "fi", "ln", "text")
-        .unionByName(medications)
-        .repartition(partitions, "patient")
-        .sortWithinPartitions("patient", "ord", "fi", "ln")
-    )
+    classified, grouped = plan_groups(lines, names, partitions)
     bad = classified.where(F.col("kind") == "bad").select(
         F.lit(ERRORS).alias("out"),
         F.lit(b"").alias("key"),
