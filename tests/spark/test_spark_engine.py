@@ -149,3 +149,8 @@ def test_other_options_in_the_same_output_are_refused(
 ) -> None:
     with pytest.raises(InputError, match="other input or options"):
         spark_run(spark, export, spark_outputs, fhir=False)
+
+
+def test_a_missing_input_is_refused_before_spark_starts(tmp_path: Path) -> None:
+    args = ["bulk", "--engine", "spark", "--input", str(tmp_path / "nowhere")]
+    assert main([*args, "--output", str(tmp_path / "out")]) == 2

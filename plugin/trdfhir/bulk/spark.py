@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from ..errors import InputError
+from ..errors import InputError, TrdFhirError
 from .ndjson import SUFFIXES, dumps, find_inputs, loads, manifest_date
 from .partition import SHARED_TYPES, _patient, _problem, bad_line, patient_key
 from .run import (
@@ -111,7 +111,7 @@ def _have_pyspark() -> None:
     try:
         import pyspark  # noqa: F401
     except ImportError:
-        raise InputError(
+        raise TrdFhirError(
             "--engine spark needs pyspark: pip install 'trd-fhir[spark]' (and Java 17)"
         ) from None
 
@@ -136,7 +136,14 @@ def _session(master: str | None) -> tuple[SparkSession, bool]:
     # (PYSPARK_PYTHON, or spark.pyspark.python with spark-submit).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder = builder.config("spark.ui.showConsoleProgress", "false")
-    spark = builder.getOrCreate()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # no Java, a bad master URL, ...: one line, not a traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise TrdFhirError(
+            f"could not start Spark ({master or 'local[*]'}): {first}; "
+            "--engine spark needs Java 17 (make spark installs it)"
+        ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True
 
@@ -537,8 +544,10 @@ def run_spark(
     started = time.perf_counter()
     source = source or str(opts.input)
     out = opts.output
-    if not _is_uri(source) and out.resolve() == Path(source).resolve():
-        raise InputError("the output directory must not be the input directory")
+    if not _is_uri(source):
+        find_inputs(source.removeprefix("file://"))  # a missing input is said before Spark starts
+        if out.resolve() == Path(source.removeprefix("file://")).resolve():
+            raise InputError("the output directory must not be the input directory")
     spark, own = _session(master)
     try:
         return _run(spark, opts, source, out, stream, started)
