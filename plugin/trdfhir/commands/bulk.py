@@ -25,10 +25,11 @@ export's manifest.json, else today.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-from ..bulk.run import BulkOptions, run_bulk
+from ..bulk.run import BulkOptions, BulkReport, run_bulk
 from ..errors import EXIT_INTERNAL, InputError
 
 
@@ -90,6 +91,17 @@ def _instant(value: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _engine(args: argparse.Namespace) -> Callable[[BulkOptions], BulkReport]:
+    """The local engine (run_bulk), or Spark's (bulk/spark.py) with --engine spark."""
+    if args.engine == "spark":
+        from ..bulk.spark import run_spark
+
+        return lambda options: run_spark(options, master=args.master, source=args.input)
+    if args.master:
+        raise InputError("--master needs --engine spark")
+    return run_bulk
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli import parse_overrides
     from ..mappings import load_mappings
@@ -97,26 +109,20 @@ def run(args: argparse.Namespace) -> int:
     overrides = parse_overrides(args.set or [], args.settings)
     # Check the mappings and settings here, once, before any worker starts.
     load_mappings(args.mappings).settings.with_overrides(overrides)
-    options = BulkOptions(
-        input=Path(args.input),
-        output=Path(args.output),
-        workers=max(0, args.workers),
-        as_of=_date(args.as_of),
-        fhir=args.fhir,
-        buckets=args.buckets,
-        mappings=args.mappings,
-        overrides=overrides,
-        now=_instant(args.now),
-        restart=args.restart,
-        keep_work=args.keep_work,
-        progress=not args.quiet,
+    report = _engine(args)(
+        BulkOptions(
+            input=Path(args.input),
+            output=Path(args.output),
+            workers=max(0, args.workers),
+            as_of=_date(args.as_of),
+            fhir=args.fhir,
+            buckets=args.buckets,
+            mappings=args.mappings,
+            overrides=overrides,
+            now=_instant(args.now),
+            restart=args.restart,
+            keep_work=args.keep_work,
+            progress=not args.quiet,
+        )
     )
-    if args.engine == "spark":
-        from ..bulk.spark import run_spark
-
-        report = run_spark(options, master=args.master, source=args.input)
-    elif args.master:
-        raise InputError("--master needs --engine spark")
-    else:
-        report = run_bulk(options)
     return EXIT_INTERNAL if report.internal else 0
