@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # The profile validator of `trd-fhir validate`: @medplum/core run by node (profiles/README.md).
 VALIDATOR := tools/validator/node_modules/.installed
 
-.PHONY: help install validator profiles test test-fast check audit fuzz demo bench bench-tools clean
+.PHONY: help install validator profiles spark test test-fast check audit fuzz demo bench bench-tools clean
 
 help:
 	@echo "make demo   start the sandbox FHIR server, load examples, evaluate, write back, show the result"
@@ -51,16 +51,30 @@ $(CHROMIUM):
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
 	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
+# `trd-fhir bulk --engine spark` (docs/spark.md) and its tests (tests/spark): the `spark` extra
+# (pyspark) and Java 17 from Debian (default-jre-headless), installed once when missing.
+JAVA := /usr/bin/java
+$(JAVA):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless \
+	  || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless)
+
+SPARK_STAMP := $(VENV)/.spark-installed
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e ".[spark]"
+	@touch $(SPARK_STAMP)
+
+spark: $(SPARK_STAMP) $(JAVA)
+
 # Branch coverage is measured in this one run (not a second one) and gates it: the floor is the
 # last measured figure minus one point, raised as coverage grows (DEVELOPERS.md).
 COV_FLOOR ?= 89
-test: $(STAMP) $(VALIDATOR) $(CHROMIUM)
+test: $(STAMP) $(VALIDATOR) $(CHROMIUM) $(SPARK_STAMP) $(JAVA)
 	$(BIN)/python -m pytest -q --cov --cov-report=term --cov-fail-under=$(COV_FLOOR)
 
 test-fast: $(STAMP) $(VALIDATOR)
 	$(BIN)/python -m pytest -q tests/unit tests/spec tests/golden
 
-check: $(STAMP)
+check: $(STAMP) $(SPARK_STAMP)
 	$(BIN)/ruff check plugin tests
 	$(BIN)/ruff format --check plugin tests
 	$(BIN)/mypy
@@ -96,7 +110,7 @@ bench-tools:
 	@command -v wrk >/dev/null || apt-get install -y wrk || sudo apt-get install -y wrk \
 		|| echo "bench: wrk not installed; the workers scaling is reported as not measured"
 
-bench: $(BENCH_STAMP) bench-tools
+bench: $(BENCH_STAMP) bench-tools $(SPARK_STAMP) $(JAVA)
 	$(BIN)/python bench/run.py
 
 clean:

@@ -123,23 +123,53 @@ class Measured:
     returncode: int
     cpu_seconds: float  # user + system of the command and its (reaped) descendants
     other_cores_busy: float  # CPU used by everything else on the machine meanwhile, in cores
+    tree_cpu_seconds: float = 0.0  # user + system of every descendant seen alive (sampled)
 
 
-def measured(cmd: list[str], log: Path, timeout: float) -> Measured:
+def own_cpu(pid: int) -> float:
+    """utime + stime of one process, in seconds (0 when gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_pids(root: int) -> list[int]:
+    procs = _processes()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in procs.items():
+        children.setdefault(ppid, []).append(pid)
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        if pid in procs and pid not in found:
+            found.append(pid)
+            todo += children.get(pid, [])
+    return found
+
+
+def measured(
+    cmd: list[str], log: Path, timeout: float, env: dict[str, str] | None = None
+) -> Measured:
     """Run `cmd`, sampling the RSS of its process tree every 0.2 s."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as err:
         cpu0, busy0 = children_cpu(), busy_cpu_seconds()
         started = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT, env=env)
         peak_tree = peak_one = 0
         stop = threading.Event()
+        seen_cpu: dict[int, float] = {}  # pid -> its last utime + stime (JVMs, Python workers)
 
         def sample() -> None:
             nonlocal peak_tree, peak_one
             while not stop.is_set():
                 total, one = tree_rss(proc.pid)
                 peak_tree, peak_one = max(peak_tree, total), max(peak_one, one)
+                for pid in tree_pids(proc.pid):
+                    seen_cpu[pid] = max(seen_cpu.get(pid, 0.0), own_cpu(pid))
                 stop.wait(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -159,7 +189,7 @@ def measured(cmd: list[str], log: Path, timeout: float) -> Measured:
     if code != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-3:]
         raise RuntimeError(f"{' '.join(cmd[3:5])} failed ({code}): {' / '.join(tail)}")
-    return Measured(seconds, peak_tree, peak_one, code, cpu, others)
+    return Measured(seconds, peak_tree, peak_one, code, cpu, others, sum(seen_cpu.values()))
 
 
 # -- populations -------------------------------------------------------------------------------
@@ -266,6 +296,126 @@ def bulk(directory: Path, workers: int, label: str) -> dict[str, Any]:
         "peak_process_rss_mib": round(m.peak_process_rss / 2**20, 1),
         "output_bytes": outputs,
     }
+
+
+# -- spark: trd-fhir bulk --engine spark ------------------------------------------------------
+
+
+def process_cpu(pids: list[int]) -> float:
+    """CPU seconds of these processes and of their reaped children (utime + stime + cutime +
+    cstime from /proc): a standalone worker's executors are its children."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += sum(int(x) for x in fields[11:15])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu(pgids: list[int]) -> float:
+    """CPU seconds of every live process of these process groups, with their reaped children."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="ascii") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) in pgids:
+                pids.append(int(entry))
+    return process_cpu(pids)
+
+
+def spark_bulk(
+    directory: Path, master: str, label: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    out = WORK / f"out-{label}"
+    if out.exists():
+        shutil.rmtree(out)
+    say(f"bulk --engine spark --master {master} ({label})")
+    cmd = [*TRD, "bulk", "--engine", "spark", "--master", master]
+    cmd += ["--input", str(directory), "--output", str(out), "--quiet"]
+    m = measured(cmd, WORK / "logs" / f"spark-{label}.log", timeout=3600, env=env)
+    state = json.loads((out / "bulk-state.json").read_text())
+    shutil.rmtree(out)
+    patients = state["totals"]["patients"]
+    return {
+        "master": master,
+        "patients": patients,
+        "seconds": round(m.seconds, 2),
+        "patients_per_s": round(patients / m.seconds, 1),
+        "phases": {k: state["timings"][k] for k in ("read", "evaluate", "write")},
+        "partitions": state["buckets"],
+        # the driver, its JVM and (local[N]) its Python workers: sampled from /proc, since the
+        # JVM and its workers are not always reaped where getrusage would count them
+        "cpu_seconds": round(max(m.cpu_seconds, m.tree_cpu_seconds), 1),
+        "other_cores_busy": round(m.other_cores_busy, 2),
+        "peak_tree_rss_mib": round(m.peak_tree_rss / 2**20, 1),
+    }
+
+
+def spark_section(directory: Path, local: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Spark local[1] vs local[2], a standalone cluster of one vs two one-core workers, and the
+    overhead against the local engine (1 and 2 workers) on the same export."""
+    sys.path.insert(0, str(ROOT))
+    from tests.spark.cluster import HOST, cluster_env, standalone_cluster, write_conf
+
+    out: dict[str, Any] = {}
+    for slots in (1, 2):
+        out[f"local[{slots}]"] = spark_bulk(directory, f"local[{slots}]", f"local{slots}")
+    # the fixed cost of a run (JVM, session, Python workers): the same on 20 patients
+    tiny = WORK / "export-tiny"
+    synth(20, tiny)
+    out["fixed"] = spark_bulk(tiny, "local[1]", "fixed")
+    shutil.rmtree(tiny)
+    conf = write_conf(
+        WORK / "spark-conf",
+        **{
+            "spark.driver.host": HOST,
+            "spark.driver.bindAddress": HOST,
+            "spark.executor.memory": "1g",
+            "spark.ui.enabled": "false",
+        },
+    )
+    env = cluster_env(conf) | {"PYSPARK_PYTHON": sys.executable}
+    for workers in (1, 2):
+        label = f"cluster-{workers}x1"
+        with standalone_cluster(WORK / label, workers=workers, memory="1500m") as cluster:
+            groups = cluster.pids  # each started in its own process group
+            before = group_cpu(groups)
+            r = spark_bulk(directory, cluster.url, label, env=env)
+            r["cluster_cpu_seconds"] = round(group_cpu(groups) - before, 1)
+            r["cpu_seconds"] = round(r["cpu_seconds"] + r["cluster_cpu_seconds"], 1)
+        out[label] = r
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 2) if b else 0.0
+
+    one, two = out["local[1]"], out["local[2]"]
+    c1, c2 = out["cluster-1x1"], out["cluster-2x1"]
+    out["ratios"] = {
+        "speedup_local_1_to_2": ratio(one["seconds"], two["seconds"]),
+        "speedup_cluster_1_to_2_workers": ratio(c1["seconds"], c2["seconds"]),
+        "wall_local1_vs_engine_1_worker": ratio(one["seconds"], local["1"]["seconds"]),
+        "cpu_local1_vs_engine_1_worker": ratio(one["cpu_seconds"], local["1"]["cpu_seconds"]),
+        "wall_local2_vs_engine_2_workers": ratio(two["seconds"], local["2"]["seconds"]),
+        "cpu_local2_vs_engine_2_workers": ratio(two["cpu_seconds"], local["2"]["cpu_seconds"]),
+        "cpu_ms_per_patient_local2": round(two["cpu_seconds"] / two["patients"] * 1000, 1),
+    }
+    fixed = out["fixed"]
+    extra = max(one["patients"] - fixed["patients"], 1)
+    marginal = (one["cpu_seconds"] - fixed["cpu_seconds"]) / extra
+    out["ratios"]["fixed_cpu_seconds"] = fixed["cpu_seconds"]
+    out["ratios"]["fixed_wall_seconds"] = fixed["seconds"]
+    out["ratios"]["marginal_cpu_ms_per_patient"] = round(marginal * 1000, 1)
+    engine = local["1"]["cpu_seconds"] / local["1"]["patients"]
+    out["ratios"]["marginal_cpu_vs_engine"] = ratio(marginal, engine)
+    out["ratios"]["cpu_hours_per_million"] = round(marginal * 1e6 / 3600, 1)
+    return out
 
 
 # -- naive: validate every resource with the R4B models ----------------------------------------
@@ -748,6 +898,69 @@ def table(r: dict[str, Any]) -> list[str]:
             f"speed-up {s['speedup']}x",
         )
     )
+    rows += spark_rows(r)
+    return _columns(rows)
+
+
+def spark_rows(r: dict[str, Any]) -> list[tuple[str, str, str]]:
+    sp = r.get("spark")
+    if not sp:
+        return []
+    rows = []
+    for label in ("local[1]", "local[2]", "cluster-1x1", "cluster-2x1"):
+        m = sp[label]
+        rows.append(
+            (
+                f"spark {label}",
+                f"{m['patients_per_s']:,} patients/s, {m['seconds']} s",
+                f"{m['cpu_seconds'] / m['patients'] * 1000:.1f} ms CPU/patient; "
+                f"other processes {m['other_cores_busy']} cores",
+            )
+        )
+    q = sp["ratios"]
+    rows.append(
+        (
+            "spark scaling 1 -> 2 slots/workers",
+            f"local {q['speedup_local_1_to_2']}x, cluster {q['speedup_cluster_1_to_2_workers']}x",
+            "wall time, the driver on the same 2 cores",
+        )
+    )
+    rows.append(
+        (
+            "spark vs the local engine",
+            f"wall {q['wall_local1_vs_engine_1_worker']}x"
+            f" / {q['wall_local2_vs_engine_2_workers']}x",
+            f"CPU {q['cpu_local1_vs_engine_1_worker']}x / {q['cpu_local2_vs_engine_2_workers']}x "
+            "(local[1] vs 1 worker / local[2] vs 2 workers)",
+        )
+    )
+    rows.append(
+        (
+            "spark fixed + marginal cost",
+            f"{q['fixed_cpu_seconds']} s CPU + {q['marginal_cpu_ms_per_patient']} ms/patient",
+            f"marginal {q['marginal_cpu_vs_engine']}x the local engine's CPU per patient; "
+            f"{q['cpu_hours_per_million']} CPU-hours per million patients",
+        )
+    )
+    return rows
+
+
+def spark_table(r: dict[str, Any]) -> list[str]:
+    rows: list[tuple[str, str, str]] = []
+    for w in ("1", "2"):
+        p = r["pipeline"][w]
+        rows.append(
+            (
+                f"local engine, {w} worker{'s' if w == '2' else ''}",
+                f"{p['patients_per_s']:,} patients/s, {p['seconds']} s",
+                f"{p['cpu_seconds'] / p['patients'] * 1000:.1f} ms CPU/patient; "
+                f"other processes {p['other_cores_busy']} cores",
+            )
+        )
+    return _columns(rows + spark_rows(r))
+
+
+def _columns(rows: list[tuple[str, str, str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = [
         " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows
@@ -870,6 +1083,11 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["cds"], help="only this part (cds: patient-view CPU, latency, workers)"
     )
+    parser.add_argument(
+        "--spark-only",
+        action="store_true",
+        help="only the local engine's pipeline and the Spark section (on the first population)",
+    )
     args = parser.parse_args()
     if args.only == "cds":
         return only_cds(args.quick)
@@ -897,6 +1115,9 @@ def main() -> int:
             "2": r["pipeline"]["2"]["patients_per_s"],
         }
         r["scaling"]["speedup"] = round(r["scaling"]["2"] / r["scaling"]["1"], 2)
+        r["spark"] = spark_section(export, r["pipeline"])
+        if args.spark_only:
+            return _finish(r, started, args, spark_only=True)
         sample = WORK / "export-naive"
         synth(200 if args.quick else 1000, sample)
         r["naive"] = naive(sample)
@@ -915,6 +1136,20 @@ def main() -> int:
     finally:
         if not args.keep:
             shutil.rmtree(WORK, ignore_errors=True)
+    return _finish(r, started, args)
+
+
+def _finish(r: dict[str, Any], started: float, args: Any, spark_only: bool = False) -> int:
+    if spark_only:
+        lines = spark_table(r)
+        r["seconds"] = round(time.perf_counter() - started, 1)
+        r["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+        path = RESULTS.with_name("spark.json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(r, indent=2) + "\n", encoding="utf-8")
+        print("\n".join(lines))
+        print(f"results: {path.relative_to(ROOT)} ({r['seconds'] / 60:.1f} min)")
+        return 0
     r["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     r["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     r["seconds"] = round(time.perf_counter() - started, 1)

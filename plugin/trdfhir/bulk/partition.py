@@ -185,10 +185,14 @@ def _one_file(
     stats.resources += resources
 
 
+def bad_line(file: str, line: int, message: str) -> dict[str, Any]:
+    """The errors.ndjson record of a line that is not a FHIR resource of a patient."""
+    return {"kind": "bad-line", "file": file, "line": line, "error": message}
+
+
 def _bad(errors: IO[bytes], stats: PartitionStats, f: InputFile, line: int, message: str) -> None:
     stats.bad_lines += 1
-    record = {"kind": "bad-line", "file": f.name, "line": line, "error": message}
-    errors.write(dumps(record) + b"\n")
+    errors.write(dumps(bad_line(f.name, line, message)) + b"\n")
 
 
-__all__ = ["PartitionStats", "bucket_of", "bucket_path", "partition", "shared_path"]
+__all__ = ["PartitionStats", "bad_line", "bucket_of", "bucket_path", "partition", "shared_path"]

@@ -17,6 +17,7 @@ import os
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -153,23 +154,121 @@ class BucketResult:
         }
 
 
-class Worker:
-    """Evaluates buckets; one per process (see `init_worker`), or in the main process."""
+@dataclass
+class Outcome:
+    """What one patient gives to each output: the pure result of `Evaluator.evaluate`, written
+    to part files by the local engine and to rows by the Spark engine (spark.py)."""
+
+    summary: bytes | None = None  # a summaries.ndjson line, without its newline
+    csv: bytes | None = None  # a summaries.csv line, with its newline
+    errors: list[Json] = field(default_factory=list)
+    fhir: list[tuple[str, bytes]] = field(default_factory=list)  # (resource type, line)
+    device: bytes | None = None
+    failed: bool = False
+    internal: bool = False
+    reading: Json | None = None  # the patient's reading report (reading.py), merged per bucket
+
+
+def referenced_medications(
+    resources: list[Json], shared: Mapping[str, tuple[Origin, Json]]
+) -> list[tuple[Origin, Json]]:
+    """The shared Medications (by `Medication/<id>`) that the medication statements, requests,
+    dispenses and administrations of `resources` reference, in input order."""
+    if not shared:
+        return []
+    wanted: set[str] = set()
+    for r in resources:
+        if r.get("resourceType") in _MEDICATION_USERS:
+            target = reference_target(r.get("medicationReference"))
+            if target and target.startswith("Medication/") and target in shared:
+                wanted.add(target)
+    return sorted((shared[t] for t in wanted), key=lambda item: item[0])
+
+
+class Evaluator:
+    """Evaluates one patient at a time with the mappings and settings loaded once."""
 
     def __init__(self, config: WorkerConfig) -> None:
         self.config = config
-        self.work = Path(config.work)
         self.maps: Mappings = load_mappings(config.mappings)
         self.settings: Settings = self.maps.settings.with_overrides(config.overrides)
         self.as_of = date.fromisoformat(config.as_of)
         self.now = datetime.fromisoformat(config.now) if config.now else None
-        self.shared = self._load_shared()
         self.emit: Any = None
-        self.reading: dict[str, Any] = empty_report()
         if config.fhir:
             from ..emit import emit_bundle
 
             self.emit = emit_bundle
+
+    def evaluate(self, patient: str, origins: list[Origin], resources: list[Json]) -> Outcome:
+        """The outputs of one patient whose `resources` (shared Medications first, then its
+        own in input order) come from `origins` (file index, line number)."""
+        outcome = Outcome()
+        try:
+            assessment = evaluate(
+                resources, as_of=self.as_of, settings=self.settings, mappings=self.maps
+            )
+            summary = assessment.summary()
+        except TrdFhirError as exc:
+            kind = "invalid-patient" if isinstance(exc, InputError) else "error"
+            outcome.failed = True
+            outcome.errors.append(self._error(patient, kind, exc.message, exc.location, origins))
+            return outcome
+        except Exception as exc:  # a bug: reported, and the run goes on
+            outcome.internal = True
+            message = f"{type(exc).__name__}: {exc}"
+            outcome.errors.append(self._error(patient, "internal-error", message, None, origins))
+            return outcome
+        outcome.summary = dumps(summary)
+        outcome.csv = csv_line(csv_row(summary))
+        outcome.reading = reading_report(assessment)
+        if self.emit is not None and self.now is not None:
+            self._fhir(assessment, outcome)
+        return outcome
+
+    def _error(
+        self,
+        patient: str,
+        kind: str,
+        message: str,
+        location: str | None,
+        origins: list[Origin],
+    ) -> Json:
+        record: Json = {"kind": kind, "patient": patient, "error": message}
+        if location:
+            record["location"] = location
+            m = _INPUT_INDEX.match(location)
+            if m and int(m[1]) < len(origins):
+                fi, ln = origins[int(m[1])]
+                names = self.config.files
+                record["file"] = names[fi] if fi < len(names) else fi
+                record["line"] = ln
+        return record
+
+    def _fhir(self, assessment: Any, outcome: Outcome) -> None:
+        try:
+            bundle = self.emit(assessment, now=self.now)
+        except TrdFhirError as exc:  # e.g. a patient reference that is not Patient/<id>
+            outcome.errors.append(
+                {"kind": "fhir-output", "patient": assessment.patient, "error": exc.message}
+            )
+            return
+        for resource in import_resources(bundle):
+            rtype = resource["resourceType"]
+            if rtype == "Device":
+                outcome.device = dumps(resource)
+                continue
+            outcome.fhir.append((rtype, dumps(resource)))
+
+
+class Worker(Evaluator):
+    """Evaluates buckets; one per process (see `init_worker`), or in the main process."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        super().__init__(config)
+        self.work = Path(config.work)
+        self.shared = self._load_shared()
+        self.reading: dict[str, Any] = empty_report()  # of the bucket being run
 
     def _load_shared(self) -> dict[str, tuple[Origin, Json]]:
         shared: dict[str, tuple[Origin, Json]] = {}
@@ -219,78 +318,26 @@ class Worker:
         lines.sort(key=lambda item: item[0])
         resources: list[Json] = [loads(raw) for _, raw in lines]
         origins = [origin for origin, _ in lines]
-        extra = self._medications(resources)
+        extra = referenced_medications(resources, self.shared)
         if extra:
             origins = [o for o, _ in extra] + origins
             resources = [r for _, r in extra] + resources
-        patient = loads(key)
         result.patients += 1
         result.resources += len(lines)
-        try:
-            assessment = evaluate(
-                resources, as_of=self.as_of, settings=self.settings, mappings=self.maps
-            )
-            summary = assessment.summary()
-        except TrdFhirError as exc:
-            kind = "invalid-patient" if isinstance(exc, InputError) else "error"
-            result.failed += 1
-            parts.error(key, self._error(patient, kind, exc.message, exc.location, origins))
-            return
-        except Exception as exc:  # a bug: reported, and the run goes on
-            result.internal += 1
-            message = f"{type(exc).__name__}: {exc}"
-            parts.error(key, self._error(patient, "internal-error", message, None, origins))
-            return
-        parts.summary(key, dumps(summary))
-        parts.csv(key, csv_line(csv_row(summary)))
-        self.reading = merge_reports(self.reading, reading_report(assessment))
-        if self.emit is not None and self.now is not None:
-            self._fhir(key, assessment, parts, result)
-
-    def _medications(self, resources: list[Json]) -> list[tuple[Origin, Json]]:
-        if not self.shared:
-            return []
-        wanted: set[str] = set()
-        for r in resources:
-            if r.get("resourceType") in _MEDICATION_USERS:
-                target = reference_target(r.get("medicationReference"))
-                if target and target.startswith("Medication/") and target in self.shared:
-                    wanted.add(target)
-        return sorted((self.shared[t] for t in wanted), key=lambda item: item[0])
-
-    def _error(
-        self,
-        patient: str,
-        kind: str,
-        message: str,
-        location: str | None,
-        origins: list[Origin],
-    ) -> Json:
-        record: Json = {"kind": kind, "patient": patient, "error": message}
-        if location:
-            record["location"] = location
-            m = _INPUT_INDEX.match(location)
-            if m and int(m[1]) < len(origins):
-                fi, ln = origins[int(m[1])]
-                names = self.config.files
-                record["file"] = names[fi] if fi < len(names) else fi
-                record["line"] = ln
-        return record
-
-    def _fhir(self, key: bytes, assessment: Any, parts: _Parts, result: BucketResult) -> None:
-        try:
-            bundle = self.emit(assessment, now=self.now)
-        except TrdFhirError as exc:  # e.g. a patient reference that is not Patient/<id>
-            parts.error(
-                key, {"kind": "fhir-output", "patient": assessment.patient, "error": exc.message}
-            )
-            return
-        for resource in import_resources(bundle):
-            rtype = resource["resourceType"]
-            if rtype == "Device":
-                result.device = dumps(resource)
-                continue
-            parts.fhir_line(rtype, key, dumps(resource))
+        outcome = self.evaluate(loads(key), origins, resources)
+        result.failed += outcome.failed
+        result.internal += outcome.internal
+        if outcome.summary is not None and outcome.csv is not None:
+            parts.summary(key, outcome.summary)
+            parts.csv(key, outcome.csv)
+        for record in outcome.errors:
+            parts.error(key, record)
+        for rtype, line in outcome.fhir:
+            parts.fhir_line(rtype, key, line)
+        if outcome.device is not None:
+            result.device = outcome.device
+        if outcome.reading is not None:
+            self.reading = merge_reports(self.reading, outcome.reading)
 
 
 def reading_path(work: Path, bucket: int) -> Path:
@@ -371,11 +418,14 @@ def run_bucket(bucket: int) -> BucketResult:
 
 __all__ = [
     "BucketResult",
+    "Evaluator",
+    "Outcome",
     "Worker",
     "WorkerConfig",
     "csv_columns",
     "csv_row",
     "import_resources",
     "init_worker",
+    "referenced_medications",
     "run_bucket",
 ]

@@ -223,7 +223,7 @@ def bucket_records(work: Path, config: Any, buckets: int) -> Iterator[tuple[str,
     """(patient id, resources) of every patient in the buckets of a bulk run (kept with
     keep_work), one bucket in memory at a time, in the order the bulk run evaluates them."""
     from .ndjson import loads
-    from .worker import Worker
+    from .worker import Worker, referenced_medications
 
     worker = Worker(config)
     for bucket in range(buckets):
@@ -231,7 +231,7 @@ def bucket_records(work: Path, config: Any, buckets: int) -> Iterator[tuple[str,
         for key in sorted(groups):
             lines = sorted(groups[key], key=lambda item: item[0])
             resources: list[Json] = [loads(raw) for _, raw in lines]
-            extra = worker._medications(resources)
+            extra = referenced_medications(resources, worker.shared)
             patient = loads(key)
             if not isinstance(patient, str) or not patient.startswith("Patient/"):
                 continue

@@ -13,6 +13,11 @@ patients on --workers processes and writes to --output:
   fhir/<Type>.ndjson with --fhir: the assessment resources, ready for a FHIR `$import`
   bulk-state.json    parameters, progress and statistics of the run
 
+With --engine spark (pip install 'trd-fhir[spark]', Java 17) the same run happens on Apache
+Spark: --master local[*] (default), spark://HOST:PORT, yarn, ...; --input may then be any path
+Spark reads (hdfs://, s3a://, with your Spark configuration); the outputs are the same, plus
+summaries.parquet (docs/spark.md).
+
 Rows are in patient order. An interrupted run resumes where it stopped when re-run with the
 same arguments; --restart starts over. The as-of date defaults to the transactionTime of the
 export's manifest.json, else today.
@@ -21,10 +26,11 @@ export's manifest.json, else today.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 from ..bulk.remote import as_of_option, now_option
-from ..bulk.run import BulkOptions, run_bulk
+from ..bulk.run import BulkOptions, BulkReport, run_bulk
 from ..errors import EXIT_INTERNAL, InputError
 from ..limits import DEFAULT_MAX_LINE_BYTES
 
@@ -70,6 +76,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--restart", action="store_true", help="discard a previous run in --output")
     parser.add_argument("--keep-work", action="store_true", help="keep the bucket files")
     parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument(
+        "--engine",
+        choices=("local", "spark"),
+        default="local",
+        help="local: this machine's cores (default); spark: Apache Spark (docs/spark.md)",
+    )
+    parser.add_argument(
+        "--master",
+        metavar="URL",
+        help="with --engine spark: local[*] (default), spark://HOST:PORT, yarn, ...",
+    )
     _remote_arguments(parser)
 
 
@@ -93,6 +110,17 @@ def _remote_arguments(parser: argparse.ArgumentParser) -> None:
     add_access_arguments(parser)
 
 
+def _engine(args: argparse.Namespace) -> Callable[[BulkOptions], BulkReport]:
+    """The local engine (run_bulk), or Spark's (bulk/spark.py) with --engine spark."""
+    if args.engine == "spark":
+        from ..bulk.spark import run_spark
+
+        return lambda options: run_spark(options, master=args.master, source=args.input)
+    if args.master:
+        raise InputError("--master needs --engine spark")
+    return run_bulk
+
+
 def run(args: argparse.Namespace) -> int:
     from ..cli import parse_overrides
     from ..mappings import load_mappings
@@ -101,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
     # Check the mappings and settings here, once, before any worker starts.
     load_mappings(args.mappings).settings.with_overrides(overrides)
     if args.fhir_base:
+        if args.engine != "local":
+            raise InputError(
+                "--fhir-base runs with the local engine; for Spark, run `trd-fhir export` "
+                "first and then `bulk --engine spark --input DIR`"
+            )
         from ..bulk.remote import run_remote
 
         return run_remote(args, overrides)
@@ -108,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give --input DIR (an export on disk) or --fhir-base URL")
     if args.write:
         raise InputError("--write needs --fhir-base (the server to write to)")
-    report = run_bulk(
+    report = _engine(args)(
         BulkOptions(
             input=Path(args.input),
             output=Path(args.output),
