@@ -12,6 +12,7 @@ same words, in any case, everywhere, and the same one-line error.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -125,14 +126,14 @@ def _coerce(name: str, value: Any, like: Any = None) -> Any:
     kind = _TYPES[name]
     if kind is bool:
         return parse_flag(f"setting '{name}'", value)
-    if isinstance(value, str):
-        text = value.strip().lower()
+    if isinstance(value, str):  # --set KEY=VALUE: then the same checks as a file's number
         try:
-            return kind(float(text)) if kind is int else kind(text)
+            number = float(value.strip())
         except ValueError:
-            raise SettingsError(
-                f"setting '{name}' needs a {kind.__name__}, got '{value}'"
-            ) from None
+            number = math.nan
+        if not math.isfinite(number):
+            raise SettingsError(f"setting '{name}' needs a {kind.__name__}, got '{value}'")
+        value = int(number) if number.is_integer() else number
     if kind in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
         if kind is int and value != int(value):
             raise SettingsError(f"setting '{name}' needs a whole number, got {value}")

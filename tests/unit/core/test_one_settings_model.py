@@ -103,3 +103,19 @@ def test_the_cli_refuses_a_bad_word_with_exit_code_7_and_one_line(capsys, tmp_pa
     assert code == 7 and out == ""
     assert err.count("\n") == 1
     assert "setting 'count_inferred_failures' needs a bool, true or false (" in err
+
+
+@pytest.mark.parametrize(
+    ("word", "message"),
+    [
+        ("2.5", "setting 'trial_gap_days' needs a whole number, got 2.5"),
+        ("-1", "setting 'trial_gap_days' cannot be negative, got -1"),
+        ("nan", "setting 'trial_gap_days' needs a int, got 'nan'"),
+        ("inf", "setting 'trial_gap_days' needs a int, got 'inf'"),
+    ],
+)
+def test_a_command_line_number_meets_the_checks_of_a_file_number(word, message):
+    with pytest.raises(SettingsError) as caught:
+        CLINICAL.with_overrides({"trial_gap_days": word})
+    assert str(caught.value) == message
+    assert CLINICAL.with_overrides({"trial_gap_days": " 28 "}).trial_gap_days == 28
