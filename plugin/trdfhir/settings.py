@@ -6,7 +6,12 @@ JSON settings file.
 
 `parse_flag` is the one reader of on/off settings for all three settings models (these
 clinical settings, the service's `ServiceSettings` and the SMART app's `[smart]` table): the
-same words, in any case, everywhere, and the same one-line error.
+same words, in any case, everywhere, and the same one-line error. (Not pydantic-settings: the
+clinical settings come from mappings/settings.json and `--set`, not the environment; the service
+and SMART models are frozen dataclasses whose pinned one-line messages would each need a
+translation of pydantic's multi-line ValidationError, and pydantic's own bool words (t/f, y/n)
+differ from ours, so a validator of our own would be needed anyway. This function is that one
+parser, with no new dependency.)
 """
 
 from __future__ import annotations
