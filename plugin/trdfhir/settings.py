@@ -3,16 +3,48 @@
 Defaults live in `mappings/settings.json` (each with its source and confidence); this class
 gives them types. Override with `Settings.with_overrides({...})`, `--set KEY=VALUE` or a
 JSON settings file.
+
+`parse_flag` is the one reader of on/off settings for all three settings models (these
+clinical settings, the service's `ServiceSettings` and the SMART app's `[smart]` table): the
+same words, in any case, everywhere, and the same one-line error. (Not pydantic-settings: the
+clinical settings come from mappings/settings.json and `--set`, not the environment; the service
+and SMART models are frozen dataclasses whose pinned one-line messages would each need a
+translation of pydantic's multi-line ValidationError, and pydantic's own bool words (t/f, y/n)
+differ from ours, so a validator of our own would be needed anyway. This function is that one
+parser, with no new dependency.)
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import SettingsError
+
+TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+FLAG_WORDS = "true/false, yes/no, on/off, 1/0 in any case"
+
+
+def parse_flag(label: str, value: Any) -> bool:
+    """An on/off setting from a file (a boolean, or 0/1), the environment or `--set` (a word).
+
+    `label` names the setting in the error: `cds_auth_required`, `smart.secure_cookies`,
+    `setting 'partial_counts_as_failure'`."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in TRUE_WORDS:
+            return True
+        if text in FALSE_WORDS:
+            return False
+    raise SettingsError(f"{label} needs a bool, true or false ({FLAG_WORDS}), got {value!r}")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,20 +129,16 @@ _TYPES: dict[str, type] = {
 def _coerce(name: str, value: Any, like: Any = None) -> Any:
     """Type-check a setting, accepting the strings a command line gives."""
     kind = _TYPES[name]
-    if isinstance(value, str):
-        text = value.strip().lower()
+    if kind is bool:
+        return parse_flag(f"setting '{name}'", value)
+    if isinstance(value, str):  # --set KEY=VALUE: then the same checks as a file's number
         try:
-            if kind is bool:
-                if text not in {"true", "false", "1", "0", "yes", "no"}:
-                    raise ValueError(text)
-                return text in {"true", "1", "yes"}
-            return kind(float(text)) if kind is int else kind(text)
+            number = float(value.strip())
         except ValueError:
-            raise SettingsError(
-                f"setting '{name}' needs a {kind.__name__}, got '{value}'"
-            ) from None
-    if kind is bool and isinstance(value, bool):
-        return value
+            number = math.nan
+        if not math.isfinite(number):
+            raise SettingsError(f"setting '{name}' needs a {kind.__name__}, got '{value}'")
+        value = int(number) if number.is_integer() else number
     if kind in (int, float) and isinstance(value, int | float) and not isinstance(value, bool):
         if kind is int and value != int(value):
             raise SettingsError(f"setting '{name}' needs a whole number, got {value}")

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 from ..auth.cds_jwt import CdsIssuer
 from ..errors import SettingsError
+from ..settings import parse_flag
 
 ENV_PREFIX = "TRDFHIR_"
 SETTINGS_FILE_ENV = "TRDFHIR_SERVICE_SETTINGS"
@@ -157,8 +158,6 @@ def _check_url(value: str, name: str) -> None:
 # -- loading -------------------------------------------------------------------------------------
 
 _LOADABLE = {f.name: f for f in fields(ServiceSettings) if f.name != "now"}
-_BOOLS = {"1": True, "true": True, "yes": True, "on": True}
-_BOOLS |= {"0": False, "false": False, "no": False, "off": False}
 
 
 def load_service_settings(
@@ -251,12 +250,7 @@ def _coerce(name: str, value: Any, base_dir: Path) -> Any:
             raise SettingsError("cds_issuers must be a list of {iss, jwks_urls, jwks|jwks_file}")
         return tuple(_issuer(item, base_dir) for item in value)
     if kind == "bool":
-        if isinstance(value, bool):
-            return value
-        flag = _BOOLS.get(str(value).strip().lower())
-        if flag is None:
-            raise SettingsError(f"{name} must be true or false, got {value!r}")
-        return flag
+        return parse_flag(name, value)
     if kind == "int":
         try:
             if isinstance(value, bool):

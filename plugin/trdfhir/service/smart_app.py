@@ -69,6 +69,7 @@ from ..errors import (
     TrdFhirError,
 )
 from ..ingest.bundle import is_own_output
+from ..settings import parse_flag
 from ..urls import url_allowed
 from .engine import Evaluation, ServiceState
 from .shared import SharedSessions, SharedStore
@@ -152,7 +153,7 @@ class SmartAppSettings:
                     raise SettingsError(f"smart.{key} must be a list")
                 kw[key] = tuple(str(i).strip().rstrip("/") for i in items if str(i).strip())
             elif key in ("allow_any_issuer", "secure_cookies"):
-                kw[key] = _bool(key, value)
+                kw[key] = parse_flag(f"smart.{key}", value)
             elif key in (
                 "launch_ttl_seconds",
                 "session_ttl_seconds",
@@ -200,17 +201,6 @@ class SmartAppSettings:
 
     def allowed_issuers(self) -> frozenset[str]:
         return frozenset(i for i in (self.iss, *self.issuers) if i)
-
-
-def _bool(key: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"smart.{key} must be true or false")
 
 
 def _date(key: str, value: Any) -> date:
