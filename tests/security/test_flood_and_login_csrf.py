@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.datastructures import Headers
 
 from tests.api.conftest import client_for, example, open_settings
 from tests.api.smart_support import (
@@ -165,12 +166,16 @@ def test_a_forwarding_header_is_trusted_only_when_configured() -> None:
 
 def test_the_client_address_is_the_last_hop_the_trusted_proxy_added() -> None:
     class Request:
-        def __init__(self, headers: dict[str, str]) -> None:
-            self.headers = headers
+        def __init__(self, headers: dict[str, str] | list[tuple[str, str]]) -> None:
+            pairs = list(headers.items()) if isinstance(headers, dict) else headers
+            self.headers = Headers(raw=[(k.encode(), v.encode()) for k, v in pairs])
             self.client = type("Peer", (), {"host": "127.0.0.1"})()
 
     req: Any = Request({"x-forwarded-for": "6.6.6.6, 10.0.0.7"})
     assert client_address(req, "X-Forwarded-For") == "10.0.0.7"
+    # a proxy that adds a line of its own: the client's own line comes first and is not trusted
+    two_lines: Any = Request([("x-forwarded-for", "6.6.6.6"), ("x-forwarded-for", "10.0.0.9")])
+    assert client_address(two_lines, "X-Forwarded-For") == "10.0.0.9"
     assert client_address(req, None) == "127.0.0.1"
     assert client_address(Request({"x-forwarded-for": "not an address"}), "X-Forwarded-For") == (
         "127.0.0.1"

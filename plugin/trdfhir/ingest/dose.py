@@ -35,6 +35,7 @@ class DoseResult:
     mg_per_day: float | None
     source: str | None  # how it was derived, or why not
     units_per_day: float | None = None  # tablets/capsules a day, for supply from quantity
+    per_day: float | None = None  # doses a day, when read from a sig (checked against structure)
     reason: str = ""  # why the dose is unknown: a stable slug (dose-range, no-strength, ...)
     shape: str = ""  # the element and shape it was read from or failed on, for warnings
 
@@ -98,7 +99,7 @@ def _one_dosage(
     if quantity is None or per_day is None:
         sig = _from_text(dosage, strength_mg, names)
         if sig is not None:
-            return sig
+            return _agreeing(sig, quantity, per_day, strength_mg)
         if quantity is None:
             return _unknown("dose not recorded", "no-dose", "doseAndRate")
         return _unknown("dose frequency not recorded", "no-frequency", "timing")
@@ -108,7 +109,7 @@ def _one_dosage(
     if strength_mg is None:
         sig = _from_text(dosage, None, names)  # "Take 1 tablet (50 mg total) ..." says the mg
         if sig is not None and sig.mg_per_day is not None:
-            return sig
+            return _agreeing(sig, quantity, per_day, None)
         return _unknown(
             "dose in units of the product (tablets) but the product strength is unknown",
             "no-strength",
@@ -219,20 +220,62 @@ def _per_day(timing: Any, units: DoseUnits) -> float | DoseResult | None:
     return None
 
 
+def _agreeing(
+    sig: DoseResult,
+    quantity: tuple[str, float] | None,
+    per_day: float | None,
+    strength_mg: float | None,
+) -> DoseResult:
+    """The sig's dose, unless the half of the structured dose that is recorded says otherwise
+    (a dose quantity, or a frequency): then the dose is unknown (`sig-conflict`), never one of
+    the two picked."""
+    if sig.mg_per_day is None or sig.per_day is None:
+        return sig
+    disagrees = per_day is not None and abs(per_day - sig.per_day) > 1e-6
+    if quantity is not None:
+        kind, value = quantity
+        dose_count = None if sig.units_per_day is None else sig.units_per_day / sig.per_day
+        dose_mg = sig.mg_per_day / sig.per_day
+        if kind == "mass":
+            disagrees = disagrees or abs(value - dose_mg) > 1e-6
+        elif dose_count is not None:
+            disagrees = disagrees or abs(value - dose_count) > 1e-6
+        elif strength_mg is not None:
+            disagrees = disagrees or abs(value * strength_mg - dose_mg) > 1e-6
+    if disagrees:
+        return _unknown(
+            "the dosage text disagrees with the structured dose or frequency",
+            "sig-conflict",
+            sig.shape or "dosage text",
+        )
+    return sig
+
+
 def _from_text(
     dosage: dict[str, Any], strength_mg: float | None, names: frozenset[str]
 ) -> DoseResult | None:
-    """The sig (dosage text, then the patient instruction); None when there is no text."""
-    first: DoseResult | None = None
+    """The sig (dosage text, then the patient instruction); None when there is no text. A range
+    or as-needed dose in either is an unknown dose (never the other text's single number), and
+    two readable texts that disagree are a conflict."""
+    results: list[DoseResult] = []
     for element in ("text", "patientInstruction"):
         text = dosage.get(element)
         if not isinstance(text, str) or not text.strip():
             continue
         result = _sig_dose(text, strength_mg, names, element)
-        if result.mg_per_day is not None:
+        if result.reason in ("dose-range", "as-needed"):
             return result
-        first = first or result
-    return first
+        results.append(result)
+    readable = [r for r in results if r.mg_per_day is not None]
+    if len({round(r.mg_per_day or 0, 6) for r in readable}) > 1:
+        return _unknown(
+            "the dosage text and the patient instruction give different doses",
+            "sig-conflict",
+            "dosage text and patientInstruction",
+        )
+    if readable:
+        return readable[0]
+    return results[0] if results else None
 
 
 def _sig_dose(
@@ -247,7 +290,9 @@ def _sig_dose(
         }.get(sig.reason, "the dosage text is not a single plain dose and frequency")
         return _unknown(why, sig.reason or "sig-unreadable", shown)
     if sig.unit == "mg":
-        return DoseResult(sig.amount * sig.per_day, "parsed from dosage text")
+        return DoseResult(
+            sig.amount * sig.per_day, "parsed from dosage text", per_day=sig.per_day, shape=shown
+        )
     count = sig.amount * sig.per_day
     if sig.total_mg is not None:
         if strength_mg is not None and abs(sig.amount * strength_mg - sig.total_mg) > 1e-6:
@@ -256,9 +301,21 @@ def _sig_dose(
                 "sig-conflict",
                 shown,
             )
-        return DoseResult(sig.total_mg * sig.per_day, "parsed from dosage text", count)
+        return DoseResult(
+            sig.total_mg * sig.per_day,
+            "parsed from dosage text",
+            count,
+            per_day=sig.per_day,
+            shape=shown,
+        )
     if strength_mg is None:
         return _unknown(
             "dosage text in tablets but the product strength is unknown", "no-strength", shown
         )
-    return DoseResult(count * strength_mg, "dosage text tablets x product strength", count)
+    return DoseResult(
+        count * strength_mg,
+        "dosage text tablets x product strength",
+        count,
+        per_day=sig.per_day,
+        shape=shown,
+    )

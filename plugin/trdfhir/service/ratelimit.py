@@ -81,7 +81,9 @@ def client_address(request: Request, forwarded_header: str | None) -> str:
     peer = request.client.host if request.client is not None else "unknown"
     if not forwarded_header:
         return peer
-    value = request.headers.get(forwarded_header.lower())
+    # every line of the header, in order: a proxy that adds a line of its own (rather than
+    # extending the client's) puts the address it saw last
+    value = ",".join(request.headers.getlist(forwarded_header.lower()))
     if not value:
         return peer
     last = value.split(",")[-1].strip()

@@ -258,3 +258,51 @@ def test_structured_dose_wins_over_the_text():
 )
 def test_strength_from_product_names_as_systems_write_them(name, strength):
     assert strength_from_text(name) == strength
+
+
+# -- a sig never overrules the half of the structured dose that is recorded (review fixes) -------
+TID = {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}
+
+
+@pytest.mark.parametrize(
+    ("dosage", "strength"),
+    [
+        # 200 mg a dose recorded, no frequency; the text says 50 mg a dose
+        ({**dose(200, "mg"), "text": "take 50 mg daily"}, None),
+        # three times a day recorded, no dose; the text says once a day
+        ({"timing": TID, "text": "take 50 mg daily"}, None),
+        # 2 tablets twice a day recorded; the text says 1 tablet (50 mg) once a day
+        (
+            {
+                **dose(2, None, {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}}),
+                "text": "take 1 tablet (50 mg total) by mouth daily",
+            },
+            None,
+        ),
+    ],
+)
+def test_a_sig_that_disagrees_with_the_structured_half_is_a_conflict(dosage, strength):
+    result = daily_dose([dosage], strength)
+    assert result.mg_per_day is None
+    assert result.reason == "sig-conflict"
+
+
+def test_a_sig_that_agrees_with_the_structured_half_is_read():
+    assert daily_dose([{**dose(50, "mg"), "text": "take 50 mg daily"}], None).mg_per_day == 50
+    assert daily_dose(
+        [{"timing": TID, "text": "take 50 mg three times daily"}], None
+    ).mg_per_day == (150)
+
+
+def test_a_range_in_the_text_is_not_replaced_by_the_patient_instruction():
+    result = daily_dose(
+        [{"text": "take 50 to 100 mg daily", "patientInstruction": "take 50 mg daily"}], None
+    )
+    assert result.mg_per_day is None and result.reason == "dose-range"
+
+
+def test_text_and_patient_instruction_that_disagree_are_a_conflict():
+    result = daily_dose(
+        [{"text": "take 50 mg daily", "patientInstruction": "take 100 mg daily"}], None
+    )
+    assert result.mg_per_day is None and result.reason == "sig-conflict"
