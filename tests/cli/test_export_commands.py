@@ -83,3 +83,26 @@ def test_subscribe_refuses_a_plain_http_endpoint_elsewhere(
         "http://trd.example.org/subscriptions/notify",
     )
     assert code == EXIT_SETTINGS and "https" in err
+
+
+def test_a_fhir_base_that_is_not_a_url_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, err = run(capsys, "export", "--fhir-base", "http://[::1", "--output", str(tmp_path))
+    assert code == EXIT_SERVER and "the FHIR base is not a URL" in err
+
+
+def test_a_spark_master_spark_would_refuse_is_refused_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["bulk", "--engine", "spark", "--master", "bogus://x", "--input", str(tmp_path)]
+    code, err = run(capsys, *argv, "--output", str(tmp_path / "o"))
+    assert code == EXIT_INPUT and "--master must be" in err and "bogus://x" in err
+
+
+def test_fhir_base_with_the_spark_engine_is_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    argv = ["bulk", "--engine", "spark", "--fhir-base", "http://127.0.0.1:9/fhir"]
+    code, err = run(capsys, *argv, "--output", str(tmp_path))
+    assert code == EXIT_INPUT and "runs with the local engine" in err

@@ -142,9 +142,9 @@ def _session(master: str | None) -> tuple[SparkSession, bool]:
         spark = builder.getOrCreate()
     except Exception as exc:  # no Java, a bad master URL, ...: one line, not a traceback
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        hint = "" if shutil.which("java") else "; --engine spark needs Java 17 (make spark)"
         raise TrdFhirError(
-            f"could not start Spark ({master or 'local[*]'}): {first}; "
-            "--engine spark needs Java 17 (make spark installs it)"
+            f"could not start Spark ({master or 'local[*]'}): {first}{hint}"
         ) from None
     spark.sparkContext.setLogLevel("ERROR")
     return spark, True

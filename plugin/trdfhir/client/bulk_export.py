@@ -555,11 +555,21 @@ class _Run:
         ):
             raise ExportError(f"{what}: refusing a plain-http file URL on another host")
         try:
+            # no redirects: the checks above hold for this URL only (an https file URL must not
+            # lead on to plain http elsewhere)
             response = self.client.session.get(
-                url, headers=headers, stream=True, timeout=self.client.timeout
+                url,
+                headers=headers,
+                stream=True,
+                timeout=self.client.timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             raise ExportError(f"{what}: {type(exc).__name__}") from None
+        if 300 <= response.status_code < 400:
+            status = response.status_code
+            response.close()
+            raise ExportError(f"{what}: HTTP {status} redirect; not followed", status=status)
         if response.status_code >= 400:
             status = response.status_code
             response.close()

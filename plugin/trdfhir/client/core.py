@@ -105,7 +105,10 @@ class FhirClient:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         base = base_url.strip().rstrip("/")
-        parts = urlsplit(base)
+        try:
+            parts = urlsplit(base)
+        except ValueError:  # e.g. "http://[::1" (an unclosed IPv6 bracket)
+            raise FhirServerError(f"the FHIR base is not a URL: {base_url!r}") from None
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise FhirServerError(f"the FHIR base must be an http(s) URL, got {base_url!r}")
         if auth is not None and parts.scheme == "http" and not is_loopback(base):

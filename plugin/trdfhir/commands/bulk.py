@@ -26,6 +26,7 @@ export's manifest.json, else today.
 from __future__ import annotations
 
 import argparse
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,10 +111,20 @@ def _remote_arguments(parser: argparse.ArgumentParser) -> None:
     add_access_arguments(parser)
 
 
+# the master URLs Spark itself accepts (SparkContext): checked before a JVM is started for nothing
+_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|yarn|k8s://\S+|mesos://\S+")
+
+
 def _engine(args: argparse.Namespace) -> Callable[[BulkOptions], BulkReport]:
     """The local engine (run_bulk), or Spark's (bulk/spark.py) with --engine spark."""
     if args.engine == "spark":
         from ..bulk.spark import run_spark
+
+        if args.master and not _MASTER.fullmatch(args.master):
+            raise InputError(
+                f"--master must be local, local[N], local[*], spark://HOST:PORT, yarn or "
+                f"k8s://URL, got {args.master!r}"
+            )
 
         return lambda options: run_spark(options, master=args.master, source=args.input)
     if args.master:

@@ -29,8 +29,10 @@ machine; the store is a local file, so every worker is on one machine.
 
 from __future__ import annotations
 
+import os
 import pickle
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -59,6 +61,23 @@ RECENT_SECONDS = 24 * 3600.0  # a notification key is remembered this long (and 
 RECENT_MAX = 100_000
 
 
+def _private(directory: Path, path: Path) -> None:
+    """The store holds the service's own pickles: nobody but the service's user may write to it,
+    or a swapped file would run code in the service. SettingsError when the folder or the file
+    belongs to another user or others may write to it."""
+    for item in (directory, path):
+        info = item.lstat()
+        if stat.S_ISLNK(info.st_mode):
+            raise SettingsError(f"state_dir: {str(item)!r} is a symbolic link; refused")
+        if info.st_uid != os.getuid():
+            raise SettingsError(f"state_dir: {str(item)!r} belongs to another user; refused")
+        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+            raise SettingsError(
+                f"state_dir: {str(item)!r} is writable by others; make it private (chmod 700 "
+                "for the folder, 600 for the file)"
+            )
+
+
 class SharedStore:
     """One SQLite file in WAL mode; a connection per thread."""
 
@@ -75,6 +94,7 @@ class SharedStore:
             path = directory / FILE_NAME
             if not path.exists():
                 path.touch(mode=0o600)
+            _private(directory, path)
             return cls(path)
         except (OSError, sqlite3.Error) as exc:
             raise SettingsError(f"state_dir {str(directory)!r} is not usable: {exc}") from None

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trdfhir.auth.smart import PendingLaunch, SmartClient, SmartConfiguration, StateError
-from trdfhir.errors import BusyError, ThrottledError
+from trdfhir.errors import BusyError, SettingsError, ThrottledError
 from trdfhir.service import ServiceSettings, create_app
 from trdfhir.service.ratelimit import TokenBuckets
 from trdfhir.service.shared import SharedStore
@@ -25,6 +25,22 @@ def test_the_file_is_private(tmp_path: Path) -> None:
     store = SharedStore.open(tmp_path / "state")
     assert (tmp_path / "state").stat().st_mode & 0o777 == 0o700
     assert store.path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("mode", [0o770, 0o707])
+def test_a_state_dir_others_may_write_to_is_refused(tmp_path: Path, mode: int) -> None:
+    shared = tmp_path / "shared-state"
+    shared.mkdir(mode=0o700)
+    shared.chmod(mode)
+    with pytest.raises(SettingsError, match="writable by others"):
+        SharedStore.open(shared)
+
+
+def test_a_store_file_others_may_write_to_is_refused(tmp_path: Path) -> None:
+    SharedStore.open(tmp_path / "state")
+    (tmp_path / "state" / "service-state.sqlite3").chmod(0o666)
+    with pytest.raises(SettingsError, match="writable by others"):
+        SharedStore.open(tmp_path / "state")
 
 
 def test_a_token_accepted_by_one_worker_is_a_replay_for_the_other(
