@@ -27,6 +27,7 @@ import requests
 from ..client import FhirClient, RetryPolicy
 from ..client.bulk_export import EXPORT_TYPES, ExportRequest, ExportResult, run_export
 from ..errors import SettingsError
+from . import sync
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,31 +68,11 @@ def add_export_arguments(parser: argparse._ActionsContainer) -> None:
 
 
 def add_access_arguments(parser: argparse.ArgumentParser) -> None:
-    """Server access and credentials, as `trd-fhir sync` takes them."""
-    net = parser.add_argument_group("server access")
-    net.add_argument(
-        "--timeout",
-        type=float,
-        default=30.0,
-        metavar="S",
-        help="read timeout in seconds (default 30)",
-    )
-    net.add_argument(
-        "--allow-http",
-        action="store_true",
-        help="allow credentials over plain http to a host other than 127.0.0.1/localhost",
-    )
-    net.add_argument(
+    """Server access and credentials, as `trd-fhir sync` takes them, and -v."""
+    sync.add_access_arguments(parser)
+    parser.add_argument(
         "-v", "--verbose", action="store_true", help="log each FHIR interaction on stderr (no PHI)"
     )
-    auth = parser.add_argument_group("authorization")
-    auth.add_argument("--token", metavar="TOKEN", help="bearer token (default: $TRDFHIR_TOKEN)")
-    auth.add_argument("--backend-client-id", metavar="ID", help="SMART backend services client")
-    auth.add_argument("--backend-key", metavar="FILE", help="its private key (PEM or JWK)")
-    auth.add_argument("--backend-kid", metavar="KID", help="key id (default: JWK kid/thumbprint)")
-    auth.add_argument("--backend-jku", metavar="URL", help="JWKS URL to put in the assertion")
-    auth.add_argument("--token-url", metavar="URL", help="token endpoint (default: discovered)")
-    auth.add_argument("--scope", help="scopes to request (default: the system/ scopes needed)")
 
 
 def export_request(args: argparse.Namespace) -> ExportRequest:

@@ -168,6 +168,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log each FHIR interaction on stderr (types, counts, status codes, times; no PHI)",
     )
+    add_access_arguments(parser, page_size=True)
+
+
+def add_access_arguments(parser: argparse.ArgumentParser, *, page_size: bool = False) -> None:
+    """Server access and credentials, the same for every command that talks to a FHIR server
+    (sync, export, bulk --fhir-base, subscribe)."""
     net = parser.add_argument_group("server access")
     net.add_argument(
         "--timeout",
@@ -176,13 +182,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="read timeout in seconds (default 30)",
     )
-    net.add_argument(
-        "--page-size",
-        type=int,
-        default=100,
-        metavar="N",
-        help="resources per search page, _count (default 100)",
-    )
+    if page_size:
+        net.add_argument(
+            "--page-size",
+            type=int,
+            default=100,
+            metavar="N",
+            help="resources per search page, _count (default 100)",
+        )
     net.add_argument(
         "--allow-http",
         action="store_true",
