@@ -448,3 +448,18 @@ def test_the_display_draws_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
     shown.show("export writing (1 s)")
     shown.show("export writing (1 s)")  # unchanged: not repeated
     assert plain.getvalue() == "trd-fhir export: export writing (1 s)\n"
+
+
+def test_a_notification_whose_re_evaluation_failed_is_handled_when_redelivered() -> None:
+    """The de-duplication keys of a failed job are forgotten: the server's redelivery of the
+    same notification is re-evaluated, not dropped as a duplicate."""
+    script = Script([InputError("bad record")])
+    receiver = Receiver(script, lambda ref: None, retries=1, sleep=lambda s: None)
+    notice = Notice("resource", patients=("p1",), keys=("Observation/o1/1",))
+    assert receiver.submit(notice) == "queued"
+    assert receiver.wait_idle(5)
+    assert receiver.stats()["failed"] == 1
+    assert receiver.submit(notice) == "queued"  # redelivered after the failure
+    assert receiver.wait_idle(5)
+    assert script.calls == ["p1", "p1"]
+    assert receiver.submit(notice) == "duplicate"  # handled now: a third delivery is dropped

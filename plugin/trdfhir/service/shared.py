@@ -349,6 +349,10 @@ class SharedRecentKeys:
                 (RECENT_MAX,),
             )
 
+    def forget(self, keys: Iterable[str]) -> None:
+        with self.store.transaction() as db:
+            db.executemany("DELETE FROM notices WHERE key = ?", [(k,) for k in keys])
+
 
 def _load(blob: bytes, kind: type[T]) -> T:
     """A pickle this service wrote into its own private file (see the module docstring)."""

@@ -208,6 +208,8 @@ class RecentKeys(Protocol):
 
     def remember(self, keys: Iterable[str]) -> None: ...
 
+    def forget(self, keys: Iterable[str]) -> None: ...
+
 
 class MemoryRecentKeys:
     """The newest RECENT keys, in memory (callers hold the receiver's lock)."""
@@ -228,6 +230,10 @@ class MemoryRecentKeys:
             self._set.add(key)
             if len(self._recent) > self._limit:
                 self._set.discard(self._recent.popleft())
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:  # (the deque entry stays until it ages out; it is no longer "seen")
+            self._set.discard(key)
 
 
 class Receiver:
@@ -254,6 +260,9 @@ class Receiver:
         self._lock = threading.Lock()
         self.recent: RecentKeys = recent if recent is not None else MemoryRecentKeys()
         self._pending: set[tuple[str, str]] = set()
+        # the notification keys each queued job answers: forgotten when the job fails, so that
+        # the server's redelivery of that notification is handled, not taken as a duplicate
+        self._job_keys: dict[tuple[str, str], set[str]] = {}
         self._busy = 0
         self._idle = threading.Condition(self._lock)
         self._thread = threading.Thread(target=self._work, name="trd-subscriptions", daemon=True)
@@ -273,7 +282,12 @@ class Receiver:
                 ("patient", p) for p in notice.patients if ("patient", p) not in self._pending
             ]
             jobs += [("focus", f) for f in notice.focus if ("focus", f) not in self._pending]
-            if not jobs:
+            if not jobs:  # coalesced into jobs already queued: they answer its keys too
+                for job in [("patient", p) for p in notice.patients] + [
+                    ("focus", f) for f in notice.focus
+                ]:
+                    if job in self._job_keys:
+                        self._job_keys[job].update(notice.keys)
                 self.counters.duplicates += 1
                 self.recent.remember(notice.keys)
                 return "duplicate"
@@ -282,6 +296,7 @@ class Receiver:
                 return "busy"
             for job in jobs:
                 self._pending.add(job)
+                self._job_keys.setdefault(job, set()).update(notice.keys)
                 self.queue.put_nowait(job)
                 self.counters.queued += 1
             self.recent.remember(notice.keys)
@@ -292,19 +307,25 @@ class Receiver:
             job = self.queue.get()
             with self._lock:
                 self._pending.discard(job)
+                keys = self._job_keys.pop(job, set())
                 self._busy += 1
+            done = False
             try:
-                self._run(job)
+                done = self._run(job)
             except Exception as exc:  # never let the worker die
                 log.error("subscription worker: %s", type(exc).__name__)
                 with self._lock:
                     self.counters.failed += 1
             finally:
+                if not done and keys:
+                    with self._lock:
+                        self.recent.forget(keys)
                 with self._lock:
                     self._busy -= 1
                     self._idle.notify_all()
 
-    def _run(self, job: tuple[str, str]) -> None:
+    def _run(self, job: tuple[str, str]) -> bool:
+        """True when the job is done (re-evaluated, or nothing to do); False when it failed."""
         kind, value = job
         for attempt in range(1, self.retries + 1):
             try:
@@ -312,7 +333,7 @@ class Receiver:
                 if pid is None:
                     with self._lock:
                         self.counters.ignored += 1
-                    return
+                    return True
                 written = self.process(pid)
             except TrdFhirError as exc:
                 transient = isinstance(exc, FhirServerError) and (
@@ -326,12 +347,13 @@ class Receiver:
                 log.warning("re-evaluation after a notification failed: %s", type(exc).__name__)
                 with self._lock:
                     self.counters.failed += 1
-                return
+                return False
             with self._lock:
                 self.counters.evaluated += 1
                 self.counters.written += written
             log.info("re-evaluated a patient after a notification: %d resources written", written)
-            return
+            return True
+        return False
 
     def count_unauthorized(self) -> None:
         with self._lock:

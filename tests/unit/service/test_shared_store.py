@@ -152,6 +152,10 @@ def test_notification_keys_are_shared_and_behave_as_in_memory(
         keys.remember(["n1"])
         assert keys.all_seen(["n1"]) and not keys.all_seen(["n1", "n2"])
     assert b.all_seen(["n1"])
+    for keys in (b, memory):  # a failed job's keys are forgotten, by any worker
+        keys.forget(["n1"])
+        assert not keys.all_seen(["n1"])
+    assert not a.all_seen(["n1"])
 
 
 def test_the_shared_stores_are_chosen_with_several_workers_or_when_asked(tmp_path: Path) -> None:
