@@ -334,7 +334,6 @@ def _emit(
     dose: DoseResult,
     as_of: date,
     *,
-    ongoing: bool = False,
     not_taken: bool = False,
     stop_reason: StopReason | None = None,
     adherence: str | None = None,
@@ -362,6 +361,8 @@ def _emit(
             )
         )
         return
+    # an active record whose end lies past the as-of date is still being taken (before the clamp)
+    ongoing = resource.get("status") == "active" and end is not None and end > as_of
     if end is not None:
         end = max(min(end, as_of + timedelta(days=1)), start + timedelta(days=1))
     elif not not_taken:
@@ -438,7 +439,6 @@ def _statement(
         end = as_of + timedelta(days=1)  # an open period of an active statement: taken until now
         if index.death is not None:
             end = min(end, index.death + timedelta(days=1))
-    ongoing = status == "active" and end is not None and end > as_of
     no_end = "point-claim" if not period else "no-end" if reliable else _imprecise(r)
     for ing in ings:
         dose = _dose(
@@ -453,7 +453,6 @@ def _statement(
             end,
             dose,
             as_of,
-            ongoing=ongoing,
             not_taken=status == "not-taken",
             stop_reason=_stop_reason(r, maps),
             adherence="non-adherent" if status == "not-taken" else _adherence(r, maps),
@@ -576,7 +575,6 @@ def _request(
         assumed, no_end = None, "no-end"
         if end is None:
             end, assumed, no_end = _open_end(r, ing, start, as_of, out, index)
-        ongoing = r.get("status") == "active" and end is not None and end > as_of
         _emit(
             out,
             r,
@@ -586,7 +584,6 @@ def _request(
             end,
             dose,
             as_of,
-            ongoing=ongoing,
             stop_reason=_stop_reason(r, maps),
             adherence=_adherence(r, maps),
             assumed_end=assumed,
@@ -700,7 +697,6 @@ def _reported_plan(
             end,
             dose,
             as_of,
-            ongoing=r.get("status") == "active" and end is not None and end > as_of,
             stop_reason=_stop_reason(r, maps),
             adherence=_adherence(r, maps),
             assumed_end=assumed,
