@@ -7,7 +7,6 @@ never signs anyone in (login CSRF)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,16 +16,13 @@ from starlette.datastructures import Headers
 from tests.api.conftest import client_for, example, open_settings
 from tests.api.smart_support import (
     APP,
-    CLIENT_ID,
     authorize,
     callback,
-    fresh,
     launch,
     make_client,
-    running_auth_server,
 )
 from trdfhir.auth.smart import LaunchStore, PendingLaunch, SmartConfiguration
-from trdfhir.devtools.smart_server import RegisteredClient, SmartTestServer
+from trdfhir.devtools.smart_server import SmartTestServer
 from trdfhir.errors import BusyError, ThrottledError
 from trdfhir.service.ratelimit import TokenBuckets, client_address
 
@@ -41,18 +37,6 @@ NO_RATE_LIMITS = {
     "rate_limit_discovery_per_minute": 0,
     "rate_limit_evaluate_per_minute": 0,
 }
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SmartTestServer]:
-    with running_auth_server(RegisteredClient(CLIENT_ID, (f"{APP}/app/callback",))) as s:
-        yield s
-
-
-@pytest.fixture
-def auth(server: SmartTestServer) -> Iterator[SmartTestServer]:
-    with fresh(server) as s:
-        yield s
 
 
 def _pending(now: float) -> PendingLaunch:

@@ -6,7 +6,6 @@ reused, expired or from another browser; PKCE; missing or wrong CSRF token; an u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -16,35 +15,19 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.api.smart_support import (
-    APP,
-    CLIENT_ID,
     authorize,
     callback,
-    fresh,
     launch,
     make_client,
-    running_auth_server,
     sign_in,
 )
 from tests.fuzz.budget import budget, tried
 from trdfhir.auth.smart import GrantedScopes
-from trdfhir.devtools.smart_server import RegisteredClient, SmartTestServer
+from trdfhir.devtools.smart_server import SmartTestServer
 from trdfhir.service.smart_app import SmartRuntime
 from trdfhir.service.smart_page import missing_write_scopes
 
 JSON = {"Accept": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SmartTestServer]:
-    with running_auth_server(RegisteredClient(CLIENT_ID, (f"{APP}/app/callback",))) as s:
-        yield s
-
-
-@pytest.fixture
-def auth(server: SmartTestServer) -> Iterator[SmartTestServer]:
-    with fresh(server) as s:
-        yield s
 
 
 def runtime_of(client: TestClient) -> SmartRuntime:
