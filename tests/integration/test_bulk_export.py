@@ -67,6 +67,12 @@ def _group(base: str, patients: list[str]) -> str:
     return str(_post(base, group)["id"])
 
 
+def _bulk(source: str, where: str, output: Path, *extra: str) -> list[str]:
+    """`trd-fhir bulk` at the tests' as-of date, one worker, quiet: from --input or --fhir-base."""
+    common = ["--output", str(output), "--as-of", AS_OF, "--workers", "1", "--quiet"]
+    return ["bulk", source, where, *common, *extra]
+
+
 def _summaries(path: Path) -> dict[str, dict[str, Any]]:
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return {row["patient"]: row for row in rows}
@@ -101,21 +107,7 @@ def test_export_then_bulk_gives_the_summaries_of_sync_all(
     export, out = tmp_path / "export", tmp_path / "out"
     assert main(["export", "--fhir-base", loaded, "--output", str(export), "--quiet"]) == 0
     assert "export: " in capsys.readouterr().out
-    code = main(
-        [
-            "bulk",
-            "--input",
-            str(export),
-            "--output",
-            str(out),
-            "--as-of",
-            AS_OF,
-            "--workers",
-            "1",
-            "--quiet",
-        ]
-    )
-    assert code == 0
+    assert main(_bulk("--input", str(export), out)) == 0
     capsys.readouterr()
     staged = _summaries(out / "summaries.ndjson")
     synced = _sync(loaded, [], capsys)
@@ -147,21 +139,7 @@ def test_bulk_from_the_server_writes_once_and_then_only_the_changes(
 ) -> None:
     ids = [load_clone(loaded, examples[i], f"bulk-write-{i}").patient_id for i in (0, 3, 8)]
     group = _group(loaded, ids)
-    args = [
-        "bulk",
-        "--fhir-base",
-        loaded,
-        "--group",
-        group,
-        "--output",
-        str(tmp_path),
-        "--as-of",
-        AS_OF,
-        "--workers",
-        "1",
-        "--quiet",
-        "--write",
-    ]
+    args = _bulk("--fhir-base", loaded, tmp_path, "--group", group, "--write")
     assert main(args) == 0
     err = capsys.readouterr().err
     assert "write-back: 3 patients, 3 written" in err
@@ -244,23 +222,9 @@ def test_an_interrupted_write_back_resumes_without_duplicates(
         return False
 
     proxy.add(second, action="forward-then", status=500)
-    args = [
-        "bulk",
-        "--fhir-base",
-        proxy.base,
-        "--group",
-        group,
-        "--output",
-        str(tmp_path),
-        "--as-of",
-        AS_OF,
-        "--workers",
-        "1",
-        "--quiet",
-        "--write",
-        "--batch-entries",
-        "1",
-    ]
+    args = _bulk(
+        "--fhir-base", proxy.base, tmp_path, "--group", group, "--write", "--batch-entries", "1"
+    )
     assert main(args) == EXIT_SERVER
     err = capsys.readouterr().err
     assert "write-back: 3 patients, 2 written" in err and "1 failed" in err
