@@ -33,6 +33,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..client.bulk_export import read_state
 from ..errors import InputError
 from ..limits import DEFAULT_MAX_LINE_BYTES
 from ..reading import empty_report, finish_report, merge_reports
@@ -242,15 +243,7 @@ def run_bulk(opts: BulkOptions) -> BulkReport:
 
 
 def _load_state(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        raise InputError(f"{path} is unreadable; re-run with --restart") from None
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise InputError(f"{path} is from another version; re-run with --restart")
-    return state
+    return read_state(path, STATE_VERSION)
 
 
 def _partition(
