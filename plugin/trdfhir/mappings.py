@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 
 from .errors import MappingError
+from .model import PlanStep
 from .settings import Settings
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -123,16 +124,6 @@ class TextInfo:
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlanStepInfo:
-    step: int
-    code: str
-    text: str
-    timing: str
-    condition: str
-    source: str
-
-
-@dataclass(frozen=True, kw_only=True)
 class DoseUnits:
     """How dose units and timing codes are read (mappings/dose_units.json).
 
@@ -209,7 +200,7 @@ class Mappings:
     functional_scales: dict[Key, tuple[str, float, float]] = field(default_factory=dict)
     cautions: dict[str, TextInfo] = field(default_factory=dict)  # suggestions.json `cautions`
     caution_targets: dict[str, tuple[str, ...]] = field(default_factory=dict)  # -> `applies_to`
-    plan_steps: tuple[PlanStepInfo, ...] = ()  # suggestions.json `sequential_plan`
+    plan_steps: tuple[PlanStep, ...] = ()  # suggestions.json `sequential_plan`
     lab_units: dict[tuple[str, str], float]
     answer_meanings: dict[Key, str]
     stop_reason_codes: dict[Key, str]
@@ -485,7 +476,7 @@ def _index(directory: Path, docs: dict[str, dict[str, Any]]) -> Mappings:
         r["code"]: tuple(r["applies_to"]) for r in docs["suggestions"].get("cautions", [])
     }
     plan_steps = tuple(
-        PlanStepInfo(
+        PlanStep(
             step=r["step"],
             code=r["code"],
             text=r["text"],

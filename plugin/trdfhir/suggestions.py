@@ -255,17 +255,7 @@ def _with_cautions(s: Suggestion, ctx: SuggestionInput, maps: Mappings) -> Sugge
             text = _after_failed_ect(ctx)
     plan: tuple[PlanStep, ...] = ()
     if s.code == "sequential-psychotherapy":
-        plan = tuple(
-            PlanStep(
-                step=p.step,
-                code=p.code,
-                text=p.text,
-                timing=p.timing,
-                condition=p.condition,
-                source=p.source,
-            )
-            for p in maps.plan_steps
-        )
+        plan = maps.plan_steps  # the same frozen steps, as the mappings hold them
     return dataclasses.replace(s, text=text, cautions=tuple(cautions), plan=plan)
 
 
