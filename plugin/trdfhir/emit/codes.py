@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..staging import DEFAULT, Registry, registry
+from ..staging import DEFAULT, Registry, registry, spectrum
 from .ids import CODE_SYSTEM
 
 # group code -> (display, definition)
@@ -85,18 +85,7 @@ _CATEGORIES = {
     "markowitz-adequate-antidepressant-trials": "Two failed adequate antidepressant trials",
     "markowitz-adequate-psychotherapy-trial": "A failed adequate evidence-based psychotherapy",
     "markowitz-combined-trial": "Psychotherapy combined with a failed antidepressant",
-    **{
-        f"spectrum-{k}": f"Spectrum: {k.replace('-', ' ')}"
-        for k in (
-            "full-response",
-            "residual-symptoms",
-            "partial-response",
-            "non-response",
-            "resistance",
-            "refractoriness",
-            "unknown",
-        )
-    },
+    **{f"spectrum-{k}": f"Spectrum: {k.replace('-', ' ')}" for k in spectrum.CLASSES},
 }
 _TRIAL = {
     "trial-summary": "Treatment trial summary",

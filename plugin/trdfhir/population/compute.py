@@ -13,6 +13,7 @@ from itertools import combinations
 from statistics import median
 from typing import Any
 
+from ..staging import spectrum
 from .definitions import Definitions, ModelDefinition
 from .stats import kappa, wilson
 
@@ -23,15 +24,7 @@ ROMAN = ("0", "I", "II", "III", "IV", "V")
 # Display orders: the contract's enumerations (docs/assessment-contract.md).
 ESM_ORDER = ("none", "non-responder", "TRD1", "TRD2", "TRD3", "TRD4", "TRD5", "CRD")
 MAUDSLEY_ORDER = ("not-applicable", "mild", "moderate", "severe")
-SPECTRUM_ORDER = (
-    "full-response",
-    "residual-symptoms",
-    "partial-response",
-    "non-response",
-    "resistance",
-    "refractoriness",
-    "unknown",
-)
+SPECTRUM_ORDER = spectrum.CLASSES
 GF_ORDER = ("met", "not-met", "not-assessable")
 NOT_RATED = "not rated"
 NO_SCORE = "no score"  # not applicable, or a dimension could not be rated

@@ -95,6 +95,17 @@ def stage(ctx: StagingContext) -> StageResult:
     )
 
 
+# The classes of the response spectrum, from the best response to the worst (Guidi & Fava Fig. 2),
+# then "unknown": the one list the codes, the page and the population report follow.
+CLASSES = (
+    "full-response",
+    "residual-symptoms",
+    "partial-response",
+    "non-response",
+    "resistance",
+    "refractoriness",
+    "unknown",
+)
 _PAGE_WORDS = {
     "full-response": "Full response",
     "residual-symptoms": "Residual symptoms",
